@@ -1,0 +1,170 @@
+//go:build 386 || amd64
+
+package bpf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// Compile-time checks that event.go's constants match the C enums: a
+// mismatch makes an index out of range.
+var (
+	_ = [1]struct{}{}[uint8(KindExec)-uint8(execsnoopEventKindEVENT_EXEC)]
+	_ = [1]struct{}{}[uint8(KindExit)-uint8(execsnoopEventKindEVENT_EXIT)]
+	_ = [1]struct{}{}[uint8(KindFork)-uint8(execsnoopEventKindEVENT_FORK)]
+	_ = [1]struct{}{}[uint8(SyscallExecve)-uint8(execsnoopExecSyscallEXEC_SYSCALL_EXECVE)]
+	_ = [1]struct{}{}[uint8(SyscallExecveat)-uint8(execsnoopExecSyscallEXEC_SYSCALL_EXECVEAT)]
+)
+
+// ErrMalformedRecord wraps every decoding failure.
+var ErrMalformedRecord = errors.New("malformed record")
+
+// decoder turns raw records into Events. It keeps the state that saves
+// allocations between records (interned comm strings) and the clock offset.
+type decoder struct {
+	maxArgs int
+	clock   bootClock
+	comms   map[[16]int8]string
+}
+
+func newDecoder(maxArgs int, clock bootClock) *decoder {
+	return &decoder{maxArgs: maxArgs, clock: clock, comms: make(map[[16]int8]string)}
+}
+
+// copyStruct copies the fixed-size head of a record into dst, so that
+// records of any alignment decode safely.
+func copyStruct[T any](dst *T, raw []byte) bool {
+	size := int(unsafe.Sizeof(*dst))
+	if len(raw) < size {
+		return false
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), size), raw)
+	return true
+}
+
+func (d *decoder) decode(raw []byte, ev *Event) error {
+	var hdr execsnoopEventHeader
+	if !copyStruct(&hdr, raw) {
+		return fmt.Errorf("%w: %d bytes is shorter than the event header", ErrMalformedRecord, len(raw))
+	}
+	args := ev.Args[:0]
+	*ev = Event{
+		Kind:     Kind(hdr.Kind),
+		Time:     d.clock.wallTime(hdr.BootNs),
+		PID:      hdr.Pid,
+		TID:      hdr.Tid,
+		PPID:     hdr.Ppid,
+		UID:      hdr.Uid,
+		GID:      hdr.Gid,
+		Comm:     d.comm(hdr.Comm),
+		CgroupID: hdr.CgroupId,
+		Args:     args,
+	}
+	switch ev.Kind {
+	case KindExec:
+		return d.decodeExec(raw, ev)
+	case KindExit:
+		var e execsnoopExitEvent
+		if !copyStruct(&e, raw) {
+			return fmt.Errorf("%w: exit record of %d bytes", ErrMalformedRecord, len(raw))
+		}
+		ev.ExitCode = e.ExitCode
+		ev.StartTime = d.clock.wallTime(e.StartBootNs)
+	case KindFork:
+		var e execsnoopForkEvent
+		if !copyStruct(&e, raw) {
+			return fmt.Errorf("%w: fork record of %d bytes", ErrMalformedRecord, len(raw))
+		}
+		ev.StartTime = d.clock.wallTime(e.StartBootNs)
+	default:
+		return fmt.Errorf("%w: unknown event kind %d", ErrMalformedRecord, hdr.Kind)
+	}
+	return nil
+}
+
+func (d *decoder) decodeExec(raw []byte, ev *Event) error {
+	var e execsnoopExecEvent
+	if !copyStruct(&e, raw) {
+		return fmt.Errorf("%w: exec record of %d bytes", ErrMalformedRecord, len(raw))
+	}
+	data := raw[unsafe.Sizeof(e):]
+	argsSize, filenameSize := int(e.ArgsSize), int(e.FilenameSize)
+	if argsSize+filenameSize > len(data) {
+		return fmt.Errorf("%w: exec record claims %d+%d data bytes, has %d",
+			ErrMalformedRecord, argsSize, filenameSize, len(data))
+	}
+	ev.Syscall = Syscall(e.Syscall)
+	ev.Retval = e.Retval
+	ev.LoginUID = e.Loginuid
+	ev.Argc = e.Argc
+	ev.ArgsTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_ARGS_TRUNCATED) != 0
+	ev.FilenameTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_FILENAME_TRUNCATED) != 0
+	ev.ArgsUnreadable = e.Flags&uint8(execsnoopExecFlagsEXEC_ARGS_UNREADABLE) != 0
+
+	filename := data[argsSize : argsSize+filenameSize]
+	ev.Filename = string(bytes.TrimSuffix(filename, []byte{0}))
+	ev.Args = d.splitArgs(ev.Args, data[:argsSize], ev)
+	return nil
+}
+
+// splitArgs cuts the NUL-terminated arguments out of one string, so that
+// all of them cost a single allocation.
+func (d *decoder) splitArgs(args []string, blob []byte, ev *Event) []string {
+	if len(blob) == 0 {
+		return args
+	}
+	all := string(blob)
+	for len(all) > 0 {
+		if len(args) == d.maxArgs {
+			ev.ArgsTruncated = true
+			break
+		}
+		end := strings.IndexByte(all, 0)
+		if end < 0 { // the budget cut the last argument
+			args = append(args, all)
+			break
+		}
+		args = append(args, all[:end])
+		all = all[end+1:]
+	}
+	return args
+}
+
+// comm returns the comm as a string, allocating only for names not seen
+// before; a host runs few distinct command names.
+func (d *decoder) comm(raw [16]int8) string {
+	if s, ok := d.comms[raw]; ok {
+		return s
+	}
+	name := unsafe.Slice((*byte)(unsafe.Pointer(&raw[0])), len(raw))
+	if n := bytes.IndexByte(name, 0); n >= 0 {
+		name = name[:n]
+	}
+	s := string(name)
+	if len(d.comms) >= maxInternedComms {
+		clear(d.comms)
+	}
+	d.comms[raw] = s
+	return s
+}
+
+const maxInternedComms = 4096
+
+// bootClock converts the kernel's boot-time clock (bpf_ktime_get_boot_ns)
+// to wall-clock time: offset is realtime minus boottime, refreshed by the
+// reader so that clock steps (NTP, settimeofday) are followed.
+type bootClock struct {
+	offset time.Duration
+}
+
+func (c bootClock) wallTime(bootNS uint64) time.Time {
+	if bootNS == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(bootNS)+int64(c.offset))
+}

@@ -1,0 +1,110 @@
+package bpf
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind tells which kind of process event an Event is.
+type Kind uint8
+
+// The values are enum event_kind's in execsnoop.h; decode.go checks at
+// compile time that they still match.
+const (
+	KindExec Kind = 1
+	KindExit Kind = 2
+	KindFork Kind = 3
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindExec:
+		return "exec"
+	case KindExit:
+		return "exit"
+	case KindFork:
+		return "fork"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Syscall tells which system call started an exec.
+type Syscall uint8
+
+// The values are enum exec_syscall's in execsnoop.h (checked in decode.go).
+const (
+	SyscallUnknown  Syscall = 0
+	SyscallExecve   Syscall = 1
+	SyscallExecveat Syscall = 2
+)
+
+func (s Syscall) String() string {
+	switch s {
+	case SyscallExecve:
+		return "execve"
+	case SyscallExecveat:
+		return "execveat"
+	}
+	return "unknown"
+}
+
+// Event is one decoded process event. Read fills it in place: its strings
+// stay valid after the next Read, but the Args slice is reused, so copy it
+// (or the Event) to keep it.
+type Event struct {
+	Kind Kind
+	// Time is when the kernel saw the event, as wall-clock time.
+	Time     time.Time
+	PID      uint32 // thread group id
+	TID      uint32
+	PPID     uint32 // the real parent's thread group id
+	UID      uint32 // effective
+	GID      uint32 // effective
+	Comm     string // the task's comm; after the exec for exec events
+	CgroupID uint64 // cgroup v2 id: the inode of the cgroup's directory
+
+	// Exec events.
+	Syscall           Syscall
+	Retval            int32  // 0, or -errno for a failed exec
+	LoginUID          uint32 // math.MaxUint32 when unset
+	Filename          string // as passed to the syscall (for execveat fd-relative: /dev/fd/N/...)
+	Args              []string
+	Argc              uint32 // the real argument count, even when Args was cut
+	ArgsTruncated     bool   // Args hit the byte budget or the count limit
+	FilenameTruncated bool
+	ArgsUnreadable    bool // the kernel could not read the argument memory
+
+	// Exit events: the raw wait(2) status; see ExitStatus, Signal, CoreDumped.
+	ExitCode uint32
+	// Exit and fork events: when the process started.
+	StartTime time.Time
+}
+
+// Failed reports whether the event is an exec that returned an error.
+func (e *Event) Failed() bool { return e.Kind == KindExec && e.Retval < 0 }
+
+// ExitStatus is the status passed to exit(2); meaningful when Signal is 0.
+func (e *Event) ExitStatus() int { return int(e.ExitCode>>8) & 0xff }
+
+// Signal is the signal that terminated the process, or 0.
+func (e *Event) Signal() int { return int(e.ExitCode & 0x7f) }
+
+// CoreDumped reports whether the terminating signal dumped core.
+func (e *Event) CoreDumped() bool { return e.ExitCode&0x80 != 0 }
+
+// ShellExitCode is the exit code as shells report it: the status, or
+// 128+signal when a signal killed the process.
+func (e *Event) ShellExitCode() int {
+	if sig := e.Signal(); sig != 0 {
+		return 128 + sig
+	}
+	return e.ExitStatus()
+}
+
+// Lifetime is how long the process ran (exit events).
+func (e *Event) Lifetime() time.Duration {
+	if e.StartTime.IsZero() {
+		return 0
+	}
+	return e.Time.Sub(e.StartTime)
+}

@@ -1,0 +1,375 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Reports every exec (successful or failed), process exit and, on request,
+ * process fork. Attach points are BTF tracepoints (tp_btf): they need no
+ * tracefs, no kprobes and no fentry, which some kernels refuse. */
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "execsnoop.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#if defined(__TARGET_ARCH_x86)
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#else
+#error "execsnoop.bpf.c: add the exec syscall numbers of this architecture"
+#endif
+
+/* Set by the loader before the program is loaded. */
+const volatile bool use_ringbuf = true;
+const volatile __u64 ringbuf_wakeup_bytes = 0; /* force a wakeup past this much unread data */
+const volatile __u32 args_size_max = 4096;     /* <= ARGS_SIZE_LIMIT */
+const volatile bool report_failed_execs = true;
+const volatile bool report_only_failed_execs = false;
+const volatile bool filter_uid = false;
+const volatile bool filter_cgroup = false;
+const volatile __u32 exclude_tree_tgid = 0; /* 0: exclude nothing */
+
+#define EXCLUDE_TREE_DEPTH 32
+
+/* Keep these types in BTF so that bpf2go generates their Go twins. */
+const enum event_kind *unused_event_kind __attribute__((unused));
+const enum exec_syscall *unused_exec_syscall __attribute__((unused));
+const enum exec_flags *unused_exec_flags __attribute__((unused));
+const enum stat_index *unused_stat_index __attribute__((unused));
+const struct fork_event *unused_fork_event __attribute__((unused));
+const struct exit_event *unused_exit_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* resized by the loader */
+} events_ringbuf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events_perf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} uid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroup_filter SEC(".maps");
+
+/* An exec record is built here before it is copied to the buffer: too big
+ * for the BPF stack. One slot per CPU (max_entries is set by the loader);
+ * a plain array because per-CPU values are capped at 32 KiB. */
+struct exec_scratch {
+	struct exec_event event;
+	/* argv (up to ARGS_SIZE_LIMIT), then the filename. Twice the argv
+	 * limit so the verifier can see that any offset below the limit plus
+	 * any read size below the limit stays inside. */
+	char data[2 * ARGS_SIZE_LIMIT];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* resized by the loader to the CPU count */
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} exec_scratch SEC(".maps");
+
+static __always_inline void count_stat(__u32 index)
+{
+	__u64 *value = bpf_map_lookup_elem(&stats, &index);
+	if (value)
+		*value += 1;
+}
+
+static __always_inline bool in_excluded_tree(struct task_struct *task)
+{
+	if (!exclude_tree_tgid)
+		return false;
+	for (int i = 0; i < EXCLUDE_TREE_DEPTH; i++) {
+		__u32 tgid = BPF_CORE_READ(task, tgid);
+		if (tgid == exclude_tree_tgid)
+			return true;
+		if (tgid <= 1)
+			return false;
+		task = BPF_CORE_READ(task, real_parent);
+		if (!task)
+			return false;
+	}
+	return false;
+}
+
+/* The in-kernel filters: an event that fails them costs no transport. */
+static __always_inline bool wanted(struct task_struct *task, __u32 uid)
+{
+	if (filter_uid && !bpf_map_lookup_elem(&uid_filter, &uid))
+		return false;
+	if (filter_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
+		return false;
+	return !in_excluded_tree(task);
+}
+
+static __always_inline void fill_header(struct event_header *hdr, __u32 kind,
+					struct task_struct *task, __u64 uid_gid)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	hdr->boot_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	hdr->kind = kind;
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+	hdr->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	hdr->uid = (__u32)uid_gid;
+	hdr->gid = uid_gid >> 32;
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+/* Sends one record. The ring buffer wakes the reader only once unread data
+ * passes ringbuf_wakeup_bytes; below that the reader drains on its own
+ * schedule, which keeps wakeups (and their CPU cost) per batch, not per event. */
+static __always_inline void output(void *ctx, void *data, __u64 size, __u32 lost_stat)
+{
+	long err;
+
+	if (use_ringbuf) {
+		__u64 flags = BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_query(&events_ringbuf, BPF_RB_AVAIL_DATA) + size >= ringbuf_wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+		err = bpf_ringbuf_output(&events_ringbuf, data, size, flags);
+	} else {
+		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, data, size);
+	}
+	if (err)
+		count_stat(lost_stat);
+}
+
+static __always_inline struct exec_scratch *exec_scratch_slot(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&exec_scratch, &cpu);
+}
+
+static __always_inline __u32 bounded_args_budget(void)
+{
+	__u32 budget = args_size_max;
+	if (budget > ARGS_SIZE_LIMIT)
+		budget = ARGS_SIZE_LIMIT;
+	return budget;
+}
+
+/* Appends the filename after args_size bytes of argv and sends the record. */
+static __always_inline void finish_exec(void *ctx, struct exec_scratch *s, const char *filename,
+					bool user_filename)
+{
+	__u32 off = s->event.args_size;
+	long n;
+
+	if (off > ARGS_SIZE_LIMIT)
+		off = ARGS_SIZE_LIMIT;
+	if (user_filename)
+		n = bpf_probe_read_user_str(&s->data[off], FILENAME_SIZE_LIMIT, filename);
+	else
+		n = bpf_probe_read_kernel_str(&s->data[off], FILENAME_SIZE_LIMIT, filename);
+	if (n < 0)
+		n = 0;
+	if (n == FILENAME_SIZE_LIMIT)
+		s->event.flags |= EXEC_FILENAME_TRUNCATED;
+	s->event.filename_size = n;
+
+	__u64 size = sizeof(s->event) + off + (n & (FILENAME_SIZE_LIMIT * 2 - 1));
+	if (size > sizeof(*s))
+		return;
+	output(ctx, s, size, STAT_LOST_EXEC);
+}
+
+/* A successful exec: past the point of no return, the new image's argv sits
+ * contiguous in its memory (mm->arg_start..arg_end, what /proc/PID/cmdline
+ * shows), so one read copies every argument with its boundaries. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	if (report_only_failed_execs || !wanted(task, (__u32)uid_gid))
+		return 0;
+	struct exec_scratch *s = exec_scratch_slot();
+	if (!s)
+		return 0;
+
+	fill_header(&s->event.hdr, EVENT_EXEC, task, uid_gid);
+	s->event.retval = 0;
+	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
+	s->event.argc = BPF_CORE_READ(bprm, argc);
+	s->event.flags = 0;
+
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 nr = regs ? BPF_CORE_READ(regs, orig_ax) : 0;
+	s->event.syscall = nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE :
+			   nr == NR_EXECVEAT ? EXEC_SYSCALL_EXECVEAT : EXEC_SYSCALL_UNKNOWN;
+
+	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 len = arg_end > arg_start ? arg_end - arg_start : 0;
+	__u32 budget = bounded_args_budget();
+	if (len > budget) {
+		len = budget;
+		s->event.flags |= EXEC_ARGS_TRUNCATED;
+	}
+	if (len > ARGS_SIZE_LIMIT)
+		len = ARGS_SIZE_LIMIT;
+	if (bpf_probe_read_user(s->data, len, (void *)arg_start) < 0) {
+		len = 0;
+		s->event.flags |= EXEC_ARGS_UNREADABLE;
+	}
+	s->event.args_size = len;
+
+	finish_exec(ctx, s, BPF_CORE_READ(bprm, filename), false);
+	return 0;
+}
+
+struct argv_walk {
+	struct exec_scratch *s;
+	const char *const *argv;
+	__u32 budget;
+	__u32 off;
+	__u32 argc;
+};
+
+/* One bpf_loop step: copies argument i while the budget lasts, and counts
+ * it either way so that argc is the real count. */
+static long read_failed_exec_arg(__u32 i, void *ctx)
+{
+	struct argv_walk *w = ctx;
+	const char *arg = NULL;
+
+	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i & (ARGS_COUNT_LIMIT - 1)]) < 0) {
+		w->s->event.flags |= EXEC_ARGS_UNREADABLE;
+		return 1;
+	}
+	if (!arg)
+		return 1;
+	w->argc++;
+	if (w->off >= w->budget) {
+		w->s->event.flags |= EXEC_ARGS_TRUNCATED;
+		return 0;
+	}
+	__u32 off = w->off;
+	__u32 room = w->budget - off;
+	if (room > ARGS_SIZE_LIMIT)
+		room = ARGS_SIZE_LIMIT;
+	long n = bpf_probe_read_user_str(&w->s->data[off & (ARGS_SIZE_LIMIT - 1)], room, arg);
+	if (n < 0) {
+		w->s->event.flags |= EXEC_ARGS_UNREADABLE;
+		return 1;
+	}
+	/* An argument that filled the rest of the budget may have been cut. */
+	if (n == room)
+		w->s->event.flags |= EXEC_ARGS_TRUNCATED;
+	w->off = off + n;
+	return 0;
+}
+
+/* A failed exec returns to the caller with its memory intact, so argv is
+ * read argument by argument from the caller's pointers, still in the
+ * syscall's saved registers. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
+{
+	if (ret >= 0)
+		return 0;
+	__u64 nr = SYSCALL_NR(regs);
+	if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+		return 0;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	if (!wanted(task, (__u32)uid_gid))
+		return 0;
+	struct exec_scratch *s = exec_scratch_slot();
+	if (!s)
+		return 0;
+
+	const char *filename;
+	const char *const *argv;
+	if (nr == NR_EXECVE) {
+		filename = (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		argv = (const char *const *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		s->event.syscall = EXEC_SYSCALL_EXECVE;
+	} else {
+		filename = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		argv = (const char *const *)PT_REGS_PARM3_CORE_SYSCALL(regs);
+		s->event.syscall = EXEC_SYSCALL_EXECVEAT;
+	}
+
+	fill_header(&s->event.hdr, EVENT_EXEC, task, uid_gid);
+	s->event.retval = ret;
+	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
+	s->event.flags = 0;
+
+	struct argv_walk walk = {.s = s, .argv = argv, .budget = bounded_args_budget()};
+	if (argv)
+		bpf_loop(ARGS_COUNT_LIMIT, read_failed_exec_arg, &walk, 0);
+	if (walk.argc == ARGS_COUNT_LIMIT)
+		s->event.flags |= EXEC_ARGS_TRUNCATED;
+	s->event.argc = walk.argc;
+	s->event.args_size = walk.off > walk.budget ? walk.budget : walk.off;
+
+	finish_exec(ctx, s, filename, true);
+	return 0;
+}
+
+/* One exit record per process: only the last thread of a thread group to
+ * exit reports, so threads do not look like processes. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	if (!wanted(task, (__u32)uid_gid))
+		return 0;
+
+	struct exit_event e = {};
+	fill_header(&e.hdr, EVENT_EXIT, task, uid_gid);
+	e.start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e.exit_code = BPF_CORE_READ(task, exit_code);
+	output(ctx, &e, sizeof(e), STAT_LOST_EXIT);
+	return 0;
+}
+
+/* Process (not thread) creation, for process-lifetime spans. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	if (!wanted(parent, (__u32)uid_gid))
+		return 0;
+
+	struct fork_event e = {};
+	fill_header(&e.hdr, EVENT_FORK, parent, uid_gid);
+	e.hdr.pid = BPF_CORE_READ(child, tgid);
+	e.hdr.tid = e.hdr.pid;
+	e.hdr.ppid = BPF_CORE_READ(parent, tgid);
+	e.start_boot_ns = BPF_CORE_READ(child, start_boottime);
+	output(ctx, &e, sizeof(e), STAT_LOST_FORK);
+	return 0;
+}

@@ -1,0 +1,366 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Probe is the loaded and attached BPF program and its reader.
+type Probe struct {
+	opts      Options
+	transport Transport
+	objs      execsnoopObjects
+	links     []link.Link
+	records   recordSource
+	decoder   *decoder
+	readMu    sync.Mutex // one Read at a time
+
+	read, lostSamples, decodeErrors atomic.Uint64
+
+	closeOnce  sync.Once
+	closeErr   error
+	statsMu    sync.Mutex
+	closed     bool
+	finalStats Stats
+}
+
+// recordSource hides the two transports behind one reading loop.
+type recordSource interface {
+	// next returns the next raw record, or the number of records the
+	// kernel dropped (perf), or os.ErrDeadlineExceeded once drained.
+	next() (raw []byte, lost uint64, err error)
+	setDeadline(time.Time)
+	close() error
+}
+
+// Open loads the program, attaches it and starts nothing else: events
+// queue in the kernel buffer until Read.
+func Open(opts Options) (p *Probe, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	if err := checkKernel(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, explain(fmt.Errorf("raising the locked-memory limit: %w", err))
+	}
+	transport, err := resolveTransport(opts.Transport)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadExecsnoop()
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded BPF object: %w", err)
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting CPUs: %w", err)
+	}
+	spec.Maps[execsnoopMapExecScratch].MaxEntries = uint32(cpus)
+	ringSize := pageRoundPow2(MinBufferSize)
+	if transport == TransportRingbuf {
+		ringSize = pageRoundPow2(opts.BufferSize)
+	}
+	spec.Maps[execsnoopMapEventsRingbuf].MaxEntries = uint32(ringSize)
+
+	failedOnly := opts.FailedExecs == FailedExecsOnly
+	for name, value := range map[string]any{
+		execsnoopVarUseRingbuf: transport == TransportRingbuf,
+		// Wake the reader early once a quarter of the ring is used: it then
+		// has the rest of the ring as headroom while it drains.
+		execsnoopVarRingbufWakeupBytes:    uint64(ringSize / 4),
+		execsnoopVarArgsSizeMax:           uint32(opts.ArgsSize),
+		execsnoopVarReportFailedExecs:     opts.FailedExecs != FailedExecsExclude,
+		execsnoopVarReportOnlyFailedExecs: failedOnly,
+		execsnoopVarFilterUid:             len(opts.UIDs) > 0,
+		execsnoopVarFilterCgroup:          opts.CgroupPath != "",
+		execsnoopVarExcludeTreeTgid:       opts.ExcludeTree,
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+
+	p = &Probe{opts: opts, transport: transport}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, explain(fmt.Errorf("loading the BPF program: %w", err))
+	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if err := p.setFilters(); err != nil {
+		return nil, err
+	}
+
+	progs := []*ebpf.Program{p.objs.HandleExec}
+	if failedOnly {
+		progs = nil
+	}
+	// The failure hook runs on every syscall exit of the host; leave it
+	// out when failed execs are not wanted.
+	if opts.FailedExecs != FailedExecsExclude {
+		progs = append(progs, p.objs.HandleExecFailure)
+	}
+	if opts.Exits {
+		progs = append(progs, p.objs.HandleExit)
+	}
+	if opts.Forks {
+		progs = append(progs, p.objs.HandleFork)
+	}
+	for _, prog := range progs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, explain(fmt.Errorf("attaching %s: %w", prog, err))
+		}
+		p.links = append(p.links, l)
+	}
+
+	if transport == TransportRingbuf {
+		p.records, err = newRingbufSource(p.objs.EventsRingbuf)
+	} else {
+		p.records, err = newPerfSource(p.objs.EventsPerf, opts.BufferSize/cpus)
+	}
+	if err != nil {
+		return nil, explain(fmt.Errorf("opening the %s reader: %w", transport, err))
+	}
+	p.decoder = newDecoder(opts.MaxArgs, currentBootClock())
+	p.records.setDeadline(time.Now().Add(opts.DrainPeriod))
+	return p, nil
+}
+
+func (p *Probe) setFilters() error {
+	for _, uid := range p.opts.UIDs {
+		if err := p.objs.UidFilter.Put(uid, uint8(1)); err != nil {
+			return fmt.Errorf("adding uid %d to the filter (at most %d uids): %w", uid, p.objs.UidFilter.MaxEntries(), err)
+		}
+	}
+	if p.opts.CgroupPath == "" {
+		return nil
+	}
+	dir, err := os.Open(p.opts.CgroupPath)
+	if err != nil {
+		return fmt.Errorf("cgroup filter: %w (give a cgroup v2 directory such as /sys/fs/cgroup/system.slice)", err)
+	}
+	defer dir.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(dir.Fd()), &fs); err != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return fmt.Errorf("cgroup filter: %s is not a cgroup v2 directory (mount cgroup2 at /sys/fs/cgroup)", p.opts.CgroupPath)
+	}
+	if err := p.objs.CgroupFilter.Put(uint32(0), uint32(dir.Fd())); err != nil {
+		return fmt.Errorf("cgroup filter: %w", err)
+	}
+	return nil
+}
+
+// Transport is the transport in use (auto resolved).
+func (p *Probe) Transport() Transport { return p.transport }
+
+// Read fills ev with the next event. It blocks until an event arrives or
+// the drain period ends with the buffer empty (ErrDrained), and returns
+// ErrClosed once Close was called. Records that cannot be decoded are
+// counted in Stats and skipped.
+func (p *Probe) Read(ev *Event) error {
+	p.readMu.Lock()
+	defer p.readMu.Unlock()
+	for {
+		raw, lost, err := p.records.next()
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The deadline is absolute: re-arm it, or every later read
+			// returns at once and the loop spins.
+			p.records.setDeadline(time.Now().Add(p.opts.DrainPeriod))
+			p.decoder.clock = currentBootClock()
+			return ErrDrained
+		case errors.Is(err, os.ErrClosed):
+			return ErrClosed
+		case err != nil:
+			return fmt.Errorf("reading the %s buffer: %w", p.transport, err)
+		}
+		if lost > 0 {
+			p.lostSamples.Add(lost)
+			continue
+		}
+		if err := p.decoder.decode(raw, ev); err != nil {
+			p.decodeErrors.Add(1)
+			continue
+		}
+		p.read.Add(1)
+		return nil
+	}
+}
+
+// Stats returns the counters so far; after Close, the final ones.
+func (p *Probe) Stats() Stats {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	if p.closed {
+		return p.finalStats
+	}
+	return p.collectStats()
+}
+
+func (p *Probe) collectStats() Stats {
+	s := Stats{
+		Read:         p.read.Load(),
+		LostSamples:  p.lostSamples.Load(),
+		DecodeErrors: p.decodeErrors.Load(),
+	}
+	if p.objs.Stats == nil {
+		return s
+	}
+	sum := func(index execsnoopStatIndex) uint64 {
+		var perCPU []uint64
+		if err := p.objs.Stats.Lookup(uint32(index), &perCPU); err != nil {
+			return 0
+		}
+		var total uint64
+		for _, v := range perCPU {
+			total += v
+		}
+		return total
+	}
+	s.LostExec = sum(execsnoopStatIndexSTAT_LOST_EXEC)
+	s.LostExit = sum(execsnoopStatIndexSTAT_LOST_EXIT)
+	s.LostFork = sum(execsnoopStatIndexSTAT_LOST_FORK)
+	return s
+}
+
+// Close detaches the program, frees it and unblocks Read. It is safe to
+// call more than once and from any goroutine.
+func (p *Probe) Close() error {
+	p.closeOnce.Do(func() {
+		var errs []error
+		if p.records != nil {
+			errs = append(errs, p.records.close())
+		}
+		for _, l := range p.links {
+			errs = append(errs, l.Close())
+		}
+		p.statsMu.Lock()
+		p.finalStats = p.collectStats()
+		p.closed = true
+		p.statsMu.Unlock()
+		errs = append(errs, p.objs.Close())
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+func resolveTransport(t Transport) (Transport, error) {
+	if t == TransportPerf {
+		return t, nil
+	}
+	err := features.HaveMapType(ebpf.RingBuf)
+	switch {
+	case err == nil:
+		return TransportRingbuf, nil
+	case t == TransportAuto && errors.Is(err, ebpf.ErrNotSupported):
+		return TransportPerf, nil
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return "", errors.New("this kernel has no BPF ring buffer (needs Linux 5.8+): use the perf transport")
+	default:
+		return "", explain(fmt.Errorf("probing for the BPF ring buffer: %w", err))
+	}
+}
+
+func checkKernel() error {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return errors.New("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): " +
+			"execsnoop needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8+; standard on current distributions)")
+	}
+	return nil
+}
+
+// explain turns the errno of a failed BPF operation into what to do.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: loading BPF needs CAP_BPF and CAP_PERFMON (and CAP_SYS_RESOURCE on kernels before 5.11): "+
+			"run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep BINARY", err)
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
+		return fmt.Errorf("%w: this kernel lacks a BPF feature execsnoop needs (BTF tracepoints, Linux 5.8+)", err)
+	}
+	return err
+}
+
+// pageRoundPow2 rounds a byte size up to a power-of-two number of pages,
+// as the ring buffer requires.
+func pageRoundPow2(size int) int {
+	page := os.Getpagesize()
+	pages := (size + page - 1) / page
+	if pages <= 1 {
+		return page
+	}
+	return page << bits.Len(uint(pages-1))
+}
+
+func currentBootClock() bootClock {
+	var boot, real unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &real)
+	return bootClock{offset: time.Duration(real.Nano() - boot.Nano())}
+}
+
+type ringbufSource struct {
+	reader *ringbuf.Reader
+	record ringbuf.Record
+}
+
+func newRingbufSource(m *ebpf.Map) (*ringbufSource, error) {
+	r, err := ringbuf.NewReader(m)
+	if err != nil {
+		return nil, err
+	}
+	return &ringbufSource{reader: r}, nil
+}
+
+func (s *ringbufSource) next() ([]byte, uint64, error) {
+	err := s.reader.ReadInto(&s.record)
+	return s.record.RawSample, 0, err
+}
+
+func (s *ringbufSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *ringbufSource) close() error            { return s.reader.Close() }
+
+type perfSource struct {
+	reader *perf.Reader
+	record perf.Record
+}
+
+func newPerfSource(m *ebpf.Map, perCPUBuffer int) (*perfSource, error) {
+	perCPUBuffer = pageRoundPow2(perCPUBuffer)
+	// Wake the reader once a CPU's buffer is a quarter full; otherwise it
+	// drains on its own schedule.
+	r, err := perf.NewReaderWithOptions(m, perCPUBuffer, perf.ReaderOptions{Watermark: perCPUBuffer / 4})
+	if err != nil {
+		return nil, err
+	}
+	return &perfSource{reader: r}, nil
+}
+
+func (s *perfSource) next() ([]byte, uint64, error) {
+	err := s.reader.ReadInto(&s.record)
+	return s.record.RawSample, s.record.LostSamples, err
+}
+
+func (s *perfSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *perfSource) close() error            { return s.reader.Close() }

@@ -1,0 +1,19 @@
+//go:build !linux || !amd64
+
+package bpf
+
+import (
+	"errors"
+	"runtime"
+)
+
+// Probe is only implemented on Linux on amd64; elsewhere Open fails.
+type Probe struct{}
+
+var errUnsupported = errors.New("execsnoop is only supported on Linux (amd64), not " + runtime.GOOS + "/" + runtime.GOARCH)
+
+func Open(Options) (*Probe, error)  { return nil, errUnsupported }
+func (*Probe) Read(*Event) error    { return errUnsupported }
+func (*Probe) Stats() Stats         { return Stats{} }
+func (*Probe) Transport() Transport { return "" }
+func (*Probe) Close() error         { return nil }
