@@ -219,10 +219,13 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	s->event.argc = BPF_CORE_READ(bprm, argc);
 	s->event.flags = 0;
 
+	/* After a successful execveat the saved syscall number reads as execve
+	 * (seen on 6.18), but an fd-relative execveat leaves bprm->fdpath set. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u64 nr = regs ? BPF_CORE_READ(regs, orig_ax) : 0;
-	s->event.syscall = nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE :
-			   nr == NR_EXECVEAT ? EXEC_SYSCALL_EXECVEAT : EXEC_SYSCALL_UNKNOWN;
+	bool fd_relative = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath);
+	s->event.syscall = nr == NR_EXECVEAT || fd_relative ? EXEC_SYSCALL_EXECVEAT :
+			   nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE : EXEC_SYSCALL_UNKNOWN;
 
 	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
 	__u64 arg_end = BPF_CORE_READ(task, mm, arg_end);

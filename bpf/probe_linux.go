@@ -50,7 +50,7 @@ type recordSource interface {
 
 // Open loads the program, attaches it and starts nothing else: events
 // queue in the kernel buffer until Read.
-func Open(opts Options) (p *Probe, err error) {
+func Open(opts Options) (_ *Probe, err error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -98,7 +98,7 @@ func Open(opts Options) (p *Probe, err error) {
 		}
 	}
 
-	p = &Probe{opts: opts, transport: transport}
+	p := &Probe{opts: opts, transport: transport}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, explain(fmt.Errorf("loading the BPF program: %w", err))
 	}
