@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
 )
 
 // The test binary doubles as a helper program: with this variable set it
@@ -342,13 +344,17 @@ func TestKernelFilters(t *testing.T) {
 	})
 	t.Run("excluded tree", func(t *testing.T) {
 		r := startRecorder(t, Options{ExcludeTree: uint32(os.Getpid())})
-		// Our children are excluded; a grandchild of init is not.
+		// Our children and grandchildren are excluded...
 		mine := run(t, "/bin/true", "excluded")
+		run(t, "/bin/sh", "-c", "/bin/true excluded-grandchild; true")
+		// ...but not a process orphaned out of our tree before it execs.
+		run(t, "/bin/sh", "-c", `/bin/sh -c "sleep 0.3; exec /bin/true escaped-tree" & exit 0`)
+		r.waitFor(t, "exec outside the excluded tree", func(e *Event) bool {
+			return e.Kind == KindExec && slices.Contains(e.Args, "escaped-tree")
+		})
 		r.absent(t, "excluded exec", execOf(mine.Process.Pid))
-		outside := run(t, "/bin/sh", "-c", "setsid /bin/true escaped & wait")
-		_ = outside
 		r.absent(t, "excluded grandchild", func(e *Event) bool {
-			return e.Kind == KindExec && slices.Contains(e.Args, "escaped")
+			return e.Kind == KindExec && slices.Contains(e.Args, "excluded-grandchild")
 		})
 	})
 	t.Run("cgroup", func(t *testing.T) {
@@ -370,11 +376,11 @@ func TestKernelFilters(t *testing.T) {
 // makeCgroup creates a child cgroup v2 directory, removed after the test.
 func makeCgroup(t *testing.T) string {
 	t.Helper()
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
-		t.Skip("/sys/fs/cgroup is not cgroup v2")
+	root, err := cgroup.V2Root()
+	if err != nil {
+		t.Fatal(err)
 	}
-	dir := filepath.Join("/sys/fs/cgroup", fmt.Sprintf("execsnoop-test-%d", os.Getpid()))
+	dir := filepath.Join(root, fmt.Sprintf("execsnoop-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatalf("creating a test cgroup: %v", err)
 	}

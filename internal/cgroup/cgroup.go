@@ -1,0 +1,125 @@
+// Package cgroup turns the cgroup ids the kernel reports into cgroup paths
+// and container ids.
+package cgroup
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// V2Root returns where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup
+// on a unified host, /sys/fs/cgroup/unified on a hybrid one.
+func V2Root() (string, error) {
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.Lines(string(mounts)) {
+		if f := strings.Fields(line); len(f) > 2 && f[2] == "cgroup2" {
+			return f[1], nil
+		}
+	}
+	return "", errors.New("no cgroup v2 hierarchy is mounted")
+}
+
+// Resolver maps cgroup v2 ids (the inode numbers of cgroup directories) to
+// paths relative to the hierarchy's root, as /proc/PID/cgroup shows them.
+// It walks the hierarchy on a miss, at most once per rescanEvery, so an id
+// of a cgroup created since the last walk costs one walk, not one per event.
+type Resolver struct {
+	root        string
+	rescanEvery time.Duration
+
+	mu       sync.Mutex
+	paths    map[uint64]string
+	lastScan time.Time
+}
+
+// NewResolver returns a resolver for the hierarchy mounted at root.
+func NewResolver(root string) *Resolver {
+	return &Resolver{root: root, rescanEvery: time.Second, paths: make(map[uint64]string)}
+}
+
+// Path returns the cgroup path of id ("/system.slice/foo.service"), or ""
+// when the id is unknown (the cgroup is gone, or the hierarchy is not v2).
+func (r *Resolver) Path(id uint64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.paths[id]; ok {
+		return p
+	}
+	if time.Since(r.lastScan) < r.rescanEvery {
+		return ""
+	}
+	r.scan()
+	return r.paths[id]
+}
+
+func (r *Resolver) scan() {
+	r.lastScan = time.Now()
+	clear(r.paths)
+	_ = filepath.WalkDir(r.root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil // a cgroup removed during the walk
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		rel := strings.TrimPrefix(path, r.root)
+		if rel == "" {
+			rel = "/"
+		}
+		r.paths[st.Ino] = rel
+		return nil
+	})
+}
+
+// ContainerID finds a container runtime's 64-hex-digit id in a cgroup path
+// or a /proc/PID/cgroup line (v1 or v2). It knows the layouts of Docker
+// (docker-ID.scope, /docker/ID), containerd and CRI (cri-containerd-ID.scope,
+// /kubepods/.../podUID/ID), CRI-O (crio-ID.scope) and Podman (libpod-ID.scope);
+// runtime monitors (conmon) are not containers. It returns "" otherwise.
+func ContainerID(path string) string {
+	if i := strings.LastIndexByte(path, ':'); i >= 0 { // "0::/path" or "4:pids:/path"
+		path = path[i+1:]
+	}
+	parts := strings.Split(path, "/")
+	for i := len(parts) - 1; i >= 0; i-- {
+		part := parts[i]
+		if strings.Contains(part, "conmon") {
+			return ""
+		}
+		part = strings.TrimSuffix(part, ".scope")
+		if j := strings.LastIndexAny(part, "-:"); j >= 0 {
+			part = part[j+1:]
+		}
+		if isContainerID(part) {
+			return part
+		}
+	}
+	return ""
+}
+
+func isContainerID(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
