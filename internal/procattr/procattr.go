@@ -1,0 +1,265 @@
+// Package procattr is the one mapping from a process event to OpenTelemetry
+// names and values: event names, bodies, severities and attributes. The
+// collector receiver, the span builder and the CLI all call it, each with a
+// Sink for its own attribute type.
+package procattr
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+)
+
+// Semantic-convention attributes (v1.39).
+const (
+	ProcessPID            = "process.pid"
+	ProcessParentPID      = "process.parent_pid"
+	ProcessExecutableName = "process.executable.name"
+	ProcessExecutablePath = "process.executable.path"
+	ProcessCommand        = "process.command"
+	ProcessCommandArgs    = "process.command_args"
+	ProcessArgsCount      = "process.args_count"
+	ProcessUserID         = "process.user.id"
+	ProcessExitCode       = "process.exit.code"
+	ProcessCreationTime   = "process.creation.time"
+	ProcessExitTime       = "process.exit.time"
+	ProcessLinuxCgroup    = "process.linux.cgroup"
+	ThreadID              = "thread.id"
+	ThreadName            = "thread.name"
+	ErrorType             = "error.type"
+	ContainerID           = "container.id"
+)
+
+// Project attributes: everything the conventions lack, under one prefix.
+const (
+	GroupID        = "execsnoop.group.id"           // effective gid
+	LoginUID       = "execsnoop.login_uid"          // audit login uid, when set
+	ExecSyscall    = "execsnoop.exec.syscall"       // execve or execveat
+	ExecRetval     = "execsnoop.exec.retval"        // 0 or -errno
+	ArgsTruncated  = "execsnoop.args.truncated"     // argv hit the byte or count limit
+	ArgsUnreadable = "execsnoop.args.unreadable"    // the kernel could not read argv
+	ExitStatus     = "execsnoop.exit.status"        // the status passed to exit(2)
+	ExitSignal     = "execsnoop.exit.signal"        // the terminating signal's name
+	CoreDumped     = "execsnoop.exit.core_dumped"   // the signal dumped core
+	Lifetime       = "execsnoop.process.lifetime"   // seconds from start to exit
+	ChildPID       = "execsnoop.fork.child_pid"     // fork events
+	FilenameCut    = "execsnoop.filename.truncated" // the filename exceeded PATH_MAX
+)
+
+// Event names.
+const (
+	EventExec = "process.exec"
+	EventExit = "process.exit"
+	EventFork = "process.fork"
+)
+
+// Sink receives attributes; each output format implements it once.
+type Sink interface {
+	Str(key, value string)
+	Int(key string, value int64)
+	Double(key string, value float64)
+	Bool(key string, value bool)
+	Strs(key string, values []string)
+}
+
+// Severity levels, as numbered by the OpenTelemetry log data model.
+type Severity struct {
+	Number int32
+	Text   string
+}
+
+var (
+	SeverityInfo = Severity{Number: 9, Text: "INFO"}
+	SeverityWarn = Severity{Number: 13, Text: "WARN"}
+)
+
+// Mapper maps events; its zero value leaves out cgroup paths and container ids.
+type Mapper struct {
+	Cgroups *cgroup.Resolver
+}
+
+// EventName is the log record's event name.
+func EventName(ev *bpf.Event) string {
+	switch ev.Kind {
+	case bpf.KindExec:
+		return EventExec
+	case bpf.KindExit:
+		return EventExit
+	}
+	return EventFork
+}
+
+// SeverityOf is WARN for a failed exec and INFO otherwise.
+func SeverityOf(ev *bpf.Event) Severity {
+	if ev.Failed() {
+		return SeverityWarn
+	}
+	return SeverityInfo
+}
+
+// Body is a line for people: the shell-quoted command line of an exec, the
+// outcome and lifetime of an exit.
+func Body(ev *bpf.Event) string {
+	switch ev.Kind {
+	case bpf.KindExec:
+		line := QuoteArgs(ev.Args)
+		if ev.Failed() {
+			return fmt.Sprintf("exec failed (%s): %s", ErrnoName(ev.Retval), line)
+		}
+		return line
+	case bpf.KindExit:
+		lifetime := ev.Lifetime().Round(10 * time.Millisecond).Seconds()
+		if sig := ev.Signal(); sig != 0 {
+			core := ""
+			if ev.CoreDumped() {
+				core = " (core dumped)"
+			}
+			return fmt.Sprintf("%s was killed by %s after %.2fs%s", ev.Comm, unix.SignalName(syscall.Signal(sig)), lifetime, core)
+		}
+		return fmt.Sprintf("%s exited with status %d after %.2fs", ev.Comm, ev.ExitStatus(), lifetime)
+	}
+	return fmt.Sprintf("%s forked process %d", ev.Comm, ev.PID)
+}
+
+// ErrnoName names a negative errno ("ENOENT"), or gives its number.
+func ErrnoName(retval int32) string {
+	if name := unix.ErrnoName(syscall.Errno(-retval)); name != "" {
+		return name
+	}
+	return fmt.Sprintf("errno %d", -retval)
+}
+
+// ContainerID is the id of the container the process runs in, or "".
+func (m *Mapper) ContainerID(ev *bpf.Event) string {
+	return cgroup.ContainerID(m.cgroupPath(ev))
+}
+
+func (m *Mapper) cgroupPath(ev *bpf.Event) string {
+	if m.Cgroups == nil || ev.CgroupID == 0 {
+		return ""
+	}
+	return m.Cgroups.Path(ev.CgroupID)
+}
+
+// Attributes sends every attribute of the event to s.
+func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
+	s.Int(ProcessPID, int64(ev.PID))
+	s.Int(ProcessParentPID, int64(ev.PPID))
+	s.Int(ProcessUserID, int64(ev.UID))
+	s.Int(GroupID, int64(ev.GID))
+	s.Int(ThreadID, int64(ev.TID))
+	s.Str(ThreadName, ev.Comm)
+	if p := m.cgroupPath(ev); p != "" {
+		// As a /proc/PID/cgroup line of the v2 hierarchy.
+		s.Str(ProcessLinuxCgroup, "0::"+p)
+	}
+	switch ev.Kind {
+	case bpf.KindExec:
+		execAttributes(ev, s)
+	case bpf.KindExit:
+		s.Int(ProcessExitCode, int64(ev.ShellExitCode()))
+		s.Str(ProcessExitTime, ev.Time.UTC().Format(time.RFC3339Nano))
+		s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
+		s.Double(Lifetime, ev.Lifetime().Seconds())
+		if sig := ev.Signal(); sig != 0 {
+			s.Str(ExitSignal, unix.SignalName(syscall.Signal(sig)))
+			s.Bool(CoreDumped, ev.CoreDumped())
+		} else {
+			s.Int(ExitStatus, int64(ev.ExitStatus()))
+		}
+	case bpf.KindFork:
+		s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+func execAttributes(ev *bpf.Event, s Sink) {
+	s.Str(ProcessExecutablePath, ev.Filename)
+	s.Str(ProcessExecutableName, path.Base(ev.Filename))
+	if len(ev.Args) > 0 {
+		s.Str(ProcessCommand, ev.Args[0])
+	}
+	s.Strs(ProcessCommandArgs, ev.Args)
+	s.Int(ProcessArgsCount, int64(ev.Argc))
+	s.Str(ExecSyscall, ev.Syscall.String())
+	s.Int(ExecRetval, int64(ev.Retval))
+	if ev.Failed() {
+		s.Str(ErrorType, ErrnoName(ev.Retval))
+	}
+	if ev.LoginUID != ^uint32(0) {
+		s.Int(LoginUID, int64(ev.LoginUID))
+	}
+	if ev.ArgsTruncated {
+		s.Bool(ArgsTruncated, true)
+	}
+	if ev.ArgsUnreadable {
+		s.Bool(ArgsUnreadable, true)
+	}
+	if ev.FilenameTruncated {
+		s.Bool(FilenameCut, true)
+	}
+}
+
+// QuoteArgs joins argv into a line a POSIX shell would split back into
+// the same arguments: plain words stay bare, others are single-quoted,
+// and control or non-UTF-8 bytes use $'...' escapes.
+func QuoteArgs(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		quoteArg(&b, a)
+	}
+	return b.String()
+}
+
+func quoteArg(b *strings.Builder, a string) {
+	if a != "" && strings.IndexFunc(a, needsQuote) < 0 {
+		b.WriteString(a)
+		return
+	}
+	if utf8.ValidString(a) && strings.IndexFunc(a, unicode.IsControl) < 0 {
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+		return
+	}
+	b.WriteString("$'")
+	for i := 0; i < len(a); {
+		r, size := utf8.DecodeRuneInString(a[i:])
+		switch {
+		case r == '\'' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == utf8.RuneError && size == 1, unicode.IsControl(r):
+			for _, c := range []byte(a[i : i+size]) {
+				fmt.Fprintf(b, `\x%02x`, c)
+			}
+		default:
+			b.WriteString(a[i : i+size])
+		}
+		i += size
+	}
+	b.WriteByte('\'')
+}
+
+func needsQuote(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("-_./=:,+@%^", r)
+}

@@ -1,0 +1,114 @@
+package procattr
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
+)
+
+// mapSink records attributes for the tests.
+type mapSink map[string]any
+
+func (m mapSink) Str(k, v string)            { m[k] = v }
+func (m mapSink) Int(k string, v int64)      { m[k] = v }
+func (m mapSink) Double(k string, v float64) { m[k] = v }
+func (m mapSink) Bool(k string, v bool)      { m[k] = v }
+func (m mapSink) Strs(k string, v []string)  { m[k] = slices.Clone(v) }
+
+func TestQuoteArgsRoundTripsThroughAShell(t *testing.T) {
+	args := []string{"plain", "", "with space", "it's", `back\slash`, "line\nbreak", "tab\there",
+		"ünïcødé ✓", "\xff\xfe raw", "$HOME", "*", "a=b", "--flag=x", "\x01\x7f"}
+	line := QuoteArgs(args)
+	out, err := exec.Command("bash", "-c", `printf '%s\0' `+line).Output()
+	if err != nil {
+		t.Fatalf("bash: %v (line %s)", err, line)
+	}
+	got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if !slices.Equal(got, args) {
+		t.Fatalf("round trip through bash:\n line %s\n got %q\nwant %q", line, got, args)
+	}
+	if QuoteArgs([]string{"ls", "-l", "/tmp"}) != "ls -l /tmp" {
+		t.Errorf("plain words quoted: %s", QuoteArgs([]string{"ls", "-l", "/tmp"}))
+	}
+}
+
+var start = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+func TestExecAttributes(t *testing.T) {
+	ev := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 10, PPID: 1, UID: 1000, GID: 100, Comm: "ls",
+		Filename: "/usr/bin/ls", Args: []string{"ls", "-l", ""}, Argc: 3, Syscall: bpf.SyscallExecve,
+		LoginUID: 1000, Time: start}
+	got := mapSink{}
+	(&Mapper{}).Attributes(ev, got)
+	want := mapSink{
+		ProcessPID: int64(10), ProcessParentPID: int64(1), ProcessUserID: int64(1000), GroupID: int64(100),
+		ThreadID: int64(10), ThreadName: "ls", ProcessExecutablePath: "/usr/bin/ls", ProcessExecutableName: "ls",
+		ProcessCommand: "ls", ProcessCommandArgs: []string{"ls", "-l", ""}, ProcessArgsCount: int64(3),
+		ExecSyscall: "execve", ExecRetval: int64(0), LoginUID: int64(1000),
+	}
+	assertAttrs(t, got, want)
+	if EventName(ev) != EventExec || SeverityOf(ev) != SeverityInfo || Body(ev) != "ls -l ''" {
+		t.Errorf("name %s severity %v body %q", EventName(ev), SeverityOf(ev), Body(ev))
+	}
+
+	ev.Retval, ev.Args, ev.Argc, ev.ArgsTruncated, ev.LoginUID = -2, []string{"nope"}, 1, true, ^uint32(0)
+	got = mapSink{}
+	(&Mapper{}).Attributes(ev, got)
+	if got[ErrorType] != "ENOENT" || got[ExecRetval] != int64(-2) || got[ArgsTruncated] != true || got[LoginUID] != nil {
+		t.Errorf("failed exec attributes %v", got)
+	}
+	if SeverityOf(ev) != SeverityWarn || Body(ev) != "exec failed (ENOENT): nope" {
+		t.Errorf("severity %v body %q", SeverityOf(ev), Body(ev))
+	}
+}
+
+func TestExitAttributes(t *testing.T) {
+	exited := &bpf.Event{Kind: bpf.KindExit, PID: 10, PPID: 1, Comm: "sleep", ExitCode: 3 << 8,
+		StartTime: start, Time: start.Add(1200 * time.Millisecond)}
+	got := mapSink{}
+	(&Mapper{}).Attributes(exited, got)
+	if got[ProcessExitCode] != int64(3) || got[ExitStatus] != int64(3) || got[Lifetime] != 1.2 ||
+		got[ProcessCreationTime] != "2026-11-25T10:00:00Z" || got[ProcessExitTime] != "2026-11-25T10:00:01.2Z" {
+		t.Errorf("exit attributes %v", got)
+	}
+	if Body(exited) != "sleep exited with status 3 after 1.20s" {
+		t.Errorf("body %q", Body(exited))
+	}
+	killed := *exited
+	killed.ExitCode = 9 | 0x80
+	got = mapSink{}
+	(&Mapper{}).Attributes(&killed, got)
+	if got[ProcessExitCode] != int64(137) || got[ExitSignal] != "SIGKILL" || got[CoreDumped] != true || got[ExitStatus] != nil {
+		t.Errorf("killed attributes %v", got)
+	}
+	if Body(&killed) != "sleep was killed by SIGKILL after 1.20s (core dumped)" {
+		t.Errorf("body %q", Body(&killed))
+	}
+}
+
+func assertAttrs(t *testing.T, got, want mapSink) {
+	t.Helper()
+	for k, v := range want {
+		if !equal(got[k], v) {
+			t.Errorf("%s = %#v, want %#v", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected attribute %s = %#v", k, got[k])
+		}
+	}
+}
+
+func equal(a, b any) bool {
+	as, ok1 := a.([]string)
+	bs, ok2 := b.([]string)
+	if ok1 && ok2 {
+		return slices.Equal(as, bs)
+	}
+	return a == b
+}
