@@ -10,33 +10,15 @@ import (
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
 )
 
-// Config is the configuration of the execsnoop receiver.
-type Config struct{}
-
-// NewFactory returns the factory for the execsnoop receiver.
+// NewFactory returns the factory of the execsnoop receiver.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(
 		metadata.Type,
-		createDefaultConfig,
+		func() component.Config { return createDefaultConfig() },
 		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
 	)
 }
 
-func createDefaultConfig() component.Config {
-	return &Config{}
+func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	return newReceiver(set, cfg.(*Config), next)
 }
-
-func createLogsReceiver(
-	_ context.Context,
-	_ receiver.Settings,
-	_ component.Config,
-	_ consumer.Logs,
-) (receiver.Logs, error) {
-	return &execsnoopReceiver{}, nil
-}
-
-type execsnoopReceiver struct{}
-
-func (*execsnoopReceiver) Start(context.Context, component.Host) error { return nil }
-
-func (*execsnoopReceiver) Shutdown(context.Context) error { return nil }

@@ -64,31 +64,31 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ExecsnoopReceiverEventsDecodeErrors, err = builder.meter.Int64Counter(
 		"otelcol_execsnoop.receiver.events.decode_errors",
-		metric.WithDescription("Number of raw records read from the kernel buffer that could not be decoded into an exec event. [Alpha]"),
+		metric.WithDescription("Records read from the kernel buffer that could not be decoded; they are dropped. [Alpha]"),
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverEventsLost, err = builder.meter.Int64Counter(
 		"otelcol_execsnoop.receiver.events.lost",
-		metric.WithDescription("Number of exec events lost in the kernel before reaching user space (buffer full), as reported by the BPF side. [Alpha]"),
+		metric.WithDescription("Process events lost in the kernel because the buffer was full (ring buffer reservations that failed, perf samples overwritten). [Alpha]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverEventsRead, err = builder.meter.Int64Counter(
 		"otelcol_execsnoop.receiver.events.read",
-		metric.WithDescription("Number of exec events successfully read and decoded from the kernel ring/perf buffer. [Alpha]"),
+		metric.WithDescription("Process events read and decoded from the kernel buffer. [Alpha]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverRecordsFiltered, err = builder.meter.Int64Counter(
 		"otelcol_execsnoop.receiver.records.filtered",
-		metric.WithDescription("Number of exec events dropped in user space by the configured comm include/exclude filters. [Alpha]"),
+		metric.WithDescription("Process events dropped by the include_comms/exclude_comms filters. [Alpha]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverRecordsRefused, err = builder.meter.Int64Counter(
 		"otelcol_execsnoop.receiver.records.refused",
-		metric.WithDescription("Number of log records that the next consumer in the pipeline refused (returned an error for). [Alpha]"),
+		metric.WithDescription("Log records the next consumer refused (for example memory_limiter); they are dropped. [Alpha]"),
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)

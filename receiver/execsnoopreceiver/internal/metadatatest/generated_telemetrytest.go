@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualExecsnoopReceiverEventsDecodeErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.events.decode_errors",
-		Description: "Number of raw records read from the kernel buffer that could not be decoded into an exec event. [Alpha]",
+		Description: "Records read from the kernel buffer that could not be decoded; they are dropped. [Alpha]",
 		Unit:        "{records}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -40,7 +40,7 @@ func AssertEqualExecsnoopReceiverEventsDecodeErrors(t *testing.T, tt *componentt
 func AssertEqualExecsnoopReceiverEventsLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.events.lost",
-		Description: "Number of exec events lost in the kernel before reaching user space (buffer full), as reported by the BPF side. [Alpha]",
+		Description: "Process events lost in the kernel because the buffer was full (ring buffer reservations that failed, perf samples overwritten). [Alpha]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualExecsnoopReceiverEventsLost(t *testing.T, tt *componenttest.Tele
 func AssertEqualExecsnoopReceiverEventsRead(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.events.read",
-		Description: "Number of exec events successfully read and decoded from the kernel ring/perf buffer. [Alpha]",
+		Description: "Process events read and decoded from the kernel buffer. [Alpha]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -72,7 +72,7 @@ func AssertEqualExecsnoopReceiverEventsRead(t *testing.T, tt *componenttest.Tele
 func AssertEqualExecsnoopReceiverRecordsFiltered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.records.filtered",
-		Description: "Number of exec events dropped in user space by the configured comm include/exclude filters. [Alpha]",
+		Description: "Process events dropped by the include_comms/exclude_comms filters. [Alpha]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -88,7 +88,7 @@ func AssertEqualExecsnoopReceiverRecordsFiltered(t *testing.T, tt *componenttest
 func AssertEqualExecsnoopReceiverRecordsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.records.refused",
-		Description: "Number of log records that the next consumer in the pipeline refused (returned an error for). [Alpha]",
+		Description: "Log records the next consumer refused (for example memory_limiter); they are dropped. [Alpha]",
 		Unit:        "{records}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,0 +1,166 @@
+package execsnoopreceiver // import "github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
+)
+
+// Config is the execsnoop receiver's configuration.
+type Config struct {
+	Buffer BufferConfig `mapstructure:"buffer"`
+	Args   ArgsConfig   `mapstructure:"args"`
+	// FailedExecs selects execs by outcome: include (default), exclude or only.
+	FailedExecs string `mapstructure:"failed_execs"`
+	// Exits turns on a record for every process exit.
+	Exits   bool          `mapstructure:"exits"`
+	Filters FiltersConfig `mapstructure:"filters"`
+	Batch   BatchConfig   `mapstructure:"batch"`
+}
+
+// BufferConfig is the kernel-to-user-space transport.
+type BufferConfig struct {
+	// Type is auto (ring buffer when the kernel has it), ringbuf or perf.
+	Type string `mapstructure:"type"`
+	// Size in bytes: the ring buffer's size, or perf's over all CPUs.
+	Size int `mapstructure:"size"`
+	// DrainPeriod bounds delivery latency: the buffer is drained at least
+	// this often, and earlier once a quarter of it fills.
+	DrainPeriod time.Duration `mapstructure:"drain_period"`
+}
+
+// ArgsConfig limits how much of argv is kept of each exec.
+type ArgsConfig struct {
+	MaxBytes int `mapstructure:"max_bytes"`
+	MaxCount int `mapstructure:"max_count"`
+}
+
+// FiltersConfig drops events; uids, cgroup and exclude_self in the kernel.
+type FiltersConfig struct {
+	UIDs []uint32 `mapstructure:"uids"`
+	// Cgroup keeps processes in this cgroup v2 directory and below it.
+	Cgroup string `mapstructure:"cgroup"`
+	// IncludeComms and ExcludeComms are glob patterns (path.Match) on the
+	// command name (comm); an event is kept if it matches an include
+	// pattern (or there are none) and no exclude pattern.
+	IncludeComms []string `mapstructure:"include_comms"`
+	ExcludeComms []string `mapstructure:"exclude_comms"`
+	// ExcludeSelf drops the events of the collector and its children.
+	ExcludeSelf bool `mapstructure:"exclude_self"`
+}
+
+// BatchConfig sends a batch to the next consumer when either limit is hit.
+type BatchConfig struct {
+	MaxSize       int           `mapstructure:"max_size"`
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+}
+
+const (
+	defaultBatchSize     = 1024
+	defaultFlushInterval = 200 * time.Millisecond
+	maxFlushInterval     = time.Minute
+)
+
+func createDefaultConfig() *Config {
+	return &Config{
+		Buffer: BufferConfig{
+			Type:        string(bpf.TransportAuto),
+			Size:        bpf.DefaultBufferSize,
+			DrainPeriod: bpf.DefaultDrainPeriod,
+		},
+		Args:        ArgsConfig{MaxBytes: bpf.DefaultArgsSize, MaxCount: bpf.DefaultMaxArgs},
+		FailedExecs: string(bpf.FailedExecsInclude),
+		Exits:       true,
+		Filters:     FiltersConfig{ExcludeSelf: true},
+		Batch:       BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
+	}
+}
+
+var _ confmap.Validator = (*Config)(nil)
+
+// Validate names every field out of range.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	switch bpf.Transport(c.Buffer.Type) {
+	case bpf.TransportAuto, bpf.TransportRingbuf, bpf.TransportPerf:
+	default:
+		bad("buffer.type", "%q is not auto, ringbuf or perf", c.Buffer.Type)
+	}
+	if c.Buffer.Size < bpf.MinBufferSize || c.Buffer.Size > bpf.MaxBufferSize {
+		bad("buffer.size", "%d is not between %d and %d bytes", c.Buffer.Size, bpf.MinBufferSize, bpf.MaxBufferSize)
+	}
+	if c.Buffer.DrainPeriod <= 0 || c.Buffer.DrainPeriod > bpf.MaxDrainPeriod {
+		bad("buffer.drain_period", "%s is not between 0 and %s", c.Buffer.DrainPeriod, bpf.MaxDrainPeriod)
+	}
+	if c.Args.MaxBytes < 1 || c.Args.MaxBytes > bpf.MaxArgsSize {
+		bad("args.max_bytes", "%d is not between 1 and %d", c.Args.MaxBytes, bpf.MaxArgsSize)
+	}
+	if c.Args.MaxCount < 1 {
+		bad("args.max_count", "%d must be at least 1", c.Args.MaxCount)
+	}
+	switch bpf.FailedExecs(c.FailedExecs) {
+	case bpf.FailedExecsInclude, bpf.FailedExecsExclude, bpf.FailedExecsOnly:
+	default:
+		bad("failed_execs", "%q is not include, exclude or only", c.FailedExecs)
+	}
+	if c.Filters.Cgroup != "" && !filepath.IsAbs(c.Filters.Cgroup) {
+		bad("filters.cgroup", "%q must be an absolute path to a cgroup v2 directory", c.Filters.Cgroup)
+	}
+	for field, patterns := range map[string][]string{
+		"filters.include_comms": c.Filters.IncludeComms,
+		"filters.exclude_comms": c.Filters.ExcludeComms,
+	} {
+		for _, p := range patterns {
+			if _, err := filepath.Match(p, ""); err != nil {
+				bad(field, "bad pattern %q: %v", p, err)
+			}
+		}
+	}
+	if c.Batch.MaxSize < 1 {
+		bad("batch.max_size", "%d must be at least 1", c.Batch.MaxSize)
+	}
+	if c.Batch.FlushInterval <= 0 || c.Batch.FlushInterval > maxFlushInterval {
+		bad("batch.flush_interval", "%s is not between 0 and %s", c.Batch.FlushInterval, maxFlushInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// probeOptions is the part of the configuration the kernel side applies.
+func (c *Config) probeOptions(selfPID int) bpf.Options {
+	opts := bpf.Options{
+		Transport:   bpf.Transport(c.Buffer.Type),
+		BufferSize:  c.Buffer.Size,
+		ArgsSize:    c.Args.MaxBytes,
+		MaxArgs:     c.Args.MaxCount,
+		FailedExecs: bpf.FailedExecs(c.FailedExecs),
+		Exits:       c.Exits,
+		UIDs:        c.Filters.UIDs,
+		CgroupPath:  c.Filters.Cgroup,
+		DrainPeriod: c.Buffer.DrainPeriod,
+	}
+	if c.Filters.ExcludeSelf {
+		opts.ExcludeTree = uint32(selfPID)
+	}
+	return opts
+}
+
+// keepComm applies the comm patterns, which the kernel cannot.
+func (f *FiltersConfig) keepComm(comm string) bool {
+	matches := func(patterns []string) bool {
+		for _, p := range patterns {
+			if ok, _ := filepath.Match(p, comm); ok {
+				return true
+			}
+		}
+		return false
+	}
+	return (len(f.IncludeComms) == 0 || matches(f.IncludeComms)) && !matches(f.ExcludeComms)
+}

@@ -1,0 +1,198 @@
+//go:build linux && amd64
+
+package execsnoopreceiver
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("these tests load BPF programs and must run as root")
+	}
+	t.Skip("needs root to load BPF programs")
+}
+
+// testConfig sees the test's own children, which exclude_self would drop.
+func testConfig() *Config {
+	cfg := createDefaultConfig()
+	cfg.Filters.ExcludeSelf = false
+	return cfg
+}
+
+func startReceiver(t *testing.T, cfg *Config, next consumer.Logs) *componenttest.Telemetry {
+	t.Helper()
+	requireRoot(t)
+	require.NoError(t, cfg.Validate())
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	rcv, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tt), cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	return tt
+}
+
+// findRecord waits for a record with the event name and pid.
+func findRecord(t *testing.T, sink *consumertest.LogsSink, event string, pid int) plog.LogRecord {
+	t.Helper()
+	var found plog.LogRecord
+	require.Eventually(t, func() bool {
+		i := slices.IndexFunc(allRecords(sink), func(lr plog.LogRecord) bool {
+			return lr.EventName() == event && attr(lr, procattr.ProcessPID) == int64(pid)
+		})
+		if i >= 0 {
+			found = allRecords(sink)[i]
+		}
+		return i >= 0
+	}, 5*time.Second, 20*time.Millisecond, "no %s record for pid %d", event, pid)
+	return found
+}
+
+func attr(lr plog.LogRecord, key string) any {
+	v, ok := lr.Attributes().Get(key)
+	if !ok {
+		return nil
+	}
+	return v.AsRaw()
+}
+
+func TestExecAndExitRecords(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	startReceiver(t, testConfig(), sink)
+
+	cmd := exec.Command("/bin/sh", "-c", "exit 3")
+	_ = cmd.Run()
+	pid := cmd.Process.Pid
+
+	ex := findRecord(t, sink, procattr.EventExec, pid)
+	assert.Equal(t, "/bin/sh -c 'exit 3'", ex.Body().Str())
+	assert.Equal(t, []any{"/bin/sh", "-c", "exit 3"}, attr(ex, procattr.ProcessCommandArgs))
+	assert.Equal(t, "/bin/sh", attr(ex, procattr.ProcessExecutablePath))
+	assert.Equal(t, "sh", attr(ex, procattr.ProcessExecutableName))
+	assert.Equal(t, int64(os.Getpid()), attr(ex, procattr.ProcessParentPID))
+	assert.Equal(t, int64(3), attr(ex, procattr.ProcessArgsCount))
+	assert.Equal(t, plog.SeverityNumberInfo, ex.SeverityNumber())
+	assert.WithinDuration(t, time.Now(), ex.Timestamp().AsTime(), 5*time.Second)
+	assert.False(t, ex.ObservedTimestamp().AsTime().Before(ex.Timestamp().AsTime()))
+
+	exit := findRecord(t, sink, procattr.EventExit, pid)
+	assert.Equal(t, int64(3), attr(exit, procattr.ProcessExitCode))
+	assert.Contains(t, exit.Body().Str(), "sh exited with status 3 after ")
+
+	_ = exec.Command("/nonexistent/receiver-test", "x").Run()
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(allRecords(sink), func(lr plog.LogRecord) bool {
+			return attr(lr, procattr.ProcessExecutablePath) == "/nonexistent/receiver-test" &&
+				attr(lr, procattr.ErrorType) == "ENOENT" && lr.SeverityNumber() == plog.SeverityNumberWarn
+		})
+	}, 5*time.Second, 20*time.Millisecond, "no failed exec record")
+}
+
+func TestExcludeSelf(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	startReceiver(t, createDefaultConfig(), sink) // exclude_self: true
+	mine := exec.Command("/bin/true", "excluded")
+	require.NoError(t, mine.Run())
+	// An exec outside our tree still arrives.
+	orphan := exec.Command("/bin/sh", "-c", `/bin/sh -c "sleep 0.2; exec /bin/true outside-tree" & exit 0`)
+	require.NoError(t, orphan.Run())
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(allRecords(sink), func(lr plog.LogRecord) bool {
+			args, _ := attr(lr, procattr.ProcessCommandArgs).([]any)
+			return slices.Contains(args, any("outside-tree"))
+		})
+	}, 5*time.Second, 20*time.Millisecond)
+	for _, lr := range allRecords(sink) {
+		assert.NotEqual(t, int64(mine.Process.Pid), attr(lr, procattr.ProcessPID), "the receiver's own child was reported")
+	}
+}
+
+func allRecords(sink *consumertest.LogsSink) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, logs := range sink.AllLogs() {
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestBatchLimits(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.Batch.MaxSize = 2
+	startReceiver(t, cfg, sink)
+	for range 10 {
+		require.NoError(t, exec.Command("/bin/true", "batch").Run())
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() >= 20 }, 5*time.Second, 20*time.Millisecond)
+	for _, logs := range sink.AllLogs() {
+		assert.LessOrEqual(t, logs.LogRecordCount(), 2)
+	}
+}
+
+func TestRefusedRecordsAreCounted(t *testing.T) {
+	tt := startReceiver(t, testConfig(), consumertest.NewErr(errors.New("memory limit reached")))
+	for range 5 {
+		require.NoError(t, exec.Command("/bin/true", "refused").Run())
+	}
+	require.Eventually(t, func() bool {
+		return counterValue(tt, "otelcol_execsnoop.receiver.records.refused") >= 5 &&
+			counterValue(tt, "otelcol_receiver_refused_log_records") >= 5 &&
+			counterValue(tt, "otelcol_execsnoop.receiver.events.read") >= 5
+	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func counterValue(tt *componenttest.Telemetry, name string) int64 {
+	m, err := tt.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	if sum, ok := m.Data.(metricdata.Sum[int64]); ok {
+		for _, dp := range sum.DataPoints {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+func TestLostEventsAreCounted(t *testing.T) {
+	cfg := testConfig()
+	cfg.Buffer.Size = 4096
+	cfg.Buffer.DrainPeriod = 2 * time.Second // let the one page overflow between drains
+	tt := startReceiver(t, cfg, new(consumertest.LogsSink))
+	time.Sleep(100 * time.Millisecond)
+	for range 100 {
+		_ = exec.Command("/bin/true", "overflow").Run()
+	}
+	require.Eventually(t, func() bool {
+		return counterValue(tt, "otelcol_execsnoop.receiver.events.lost") > 0
+	}, 10*time.Second, 50*time.Millisecond)
+}
