@@ -183,15 +183,23 @@ func counterValue(tt *componenttest.Telemetry, name string) int64 {
 	return total
 }
 
+// A stalled pipeline stalls the reader, the one-page buffer overflows, and
+// the loss shows in the receiver's telemetry once the pipeline moves again.
 func TestLostEventsAreCounted(t *testing.T) {
 	cfg := testConfig()
 	cfg.Buffer.Size = 4096
-	cfg.Buffer.DrainPeriod = 2 * time.Second // let the one page overflow between drains
-	tt := startReceiver(t, cfg, new(consumertest.LogsSink))
-	time.Sleep(100 * time.Millisecond)
+	cfg.Batch.MaxSize = 1
+	release := make(chan struct{})
+	stalled, err := consumer.NewLogs(func(context.Context, plog.Logs) error {
+		<-release
+		return nil
+	})
+	require.NoError(t, err)
+	tt := startReceiver(t, cfg, stalled)
 	for range 100 {
 		_ = exec.Command("/bin/true", "overflow").Run()
 	}
+	close(release)
 	require.Eventually(t, func() bool {
 		return counterValue(tt, "otelcol_execsnoop.receiver.events.lost") > 0
 	}, 10*time.Second, 50*time.Millisecond)
