@@ -55,6 +55,10 @@ const (
 	FilenameCut    = "execsnoop.filename.truncated" // the filename exceeded PATH_MAX
 )
 
+// MaxAttributes bounds how many attributes Attributes emits for one event,
+// so that sinks can size their storage once.
+const MaxAttributes = 20
+
 // Event names.
 const (
 	EventExec = "process.exec"
@@ -213,6 +217,11 @@ func execAttributes(ev *bpf.Event, s Sink) {
 // and control or non-UTF-8 bytes use $'...' escapes.
 func QuoteArgs(args []string) string {
 	var b strings.Builder
+	size := len(args) * 3 // separators and the quotes most arguments need
+	for _, a := range args {
+		size += len(a)
+	}
+	b.Grow(size)
 	for i, a := range args {
 		if i > 0 {
 			b.WriteByte(' ')

@@ -72,7 +72,9 @@ func toLogRecord(ev *bpf.Event, observed time.Time, mapper *procattr.Mapper, lr 
 	lr.SetSeverityNumber(plog.SeverityNumber(severity.Number))
 	lr.SetSeverityText(severity.Text)
 	lr.Body().SetStr(procattr.Body(ev))
-	mapper.Attributes(ev, pmapSink(lr.Attributes()))
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(procattr.MaxAttributes) // one allocation instead of growing
+	mapper.Attributes(ev, pmapSink(attrs))
 }
 
 // pmapSink puts attributes into a pdata map.
