@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
 // Semantic-convention attributes (v1.39).
@@ -53,6 +54,7 @@ const (
 	Lifetime       = "execsnoop.process.lifetime"   // seconds from start to exit
 	ChildPID       = "execsnoop.fork.child_pid"     // fork events
 	FilenameCut    = "execsnoop.filename.truncated" // the filename exceeded PATH_MAX
+	ArgsRedacted   = "execsnoop.args.redacted"      // secrets in argv were masked
 )
 
 // MaxAttributes bounds how many attributes Attributes emits for one event,
@@ -86,9 +88,19 @@ var (
 	SeverityWarn = Severity{Number: 13, Text: "WARN"}
 )
 
-// Mapper maps events; its zero value leaves out cgroup paths and container ids.
+// Mapper maps events; its zero value leaves out cgroup paths and container
+// ids and does not redact.
 type Mapper struct {
-	Cgroups *cgroup.Resolver
+	Cgroups  *cgroup.Resolver
+	Redactor *redact.Redactor
+}
+
+// args is argv as it may leave the host: with secrets masked.
+func (m *Mapper) args(ev *bpf.Event) ([]string, bool) {
+	if m.Redactor == nil {
+		return ev.Args, false
+	}
+	return m.Redactor.Args(ev.Args)
 }
 
 // EventName is the log record's event name.
@@ -112,10 +124,11 @@ func SeverityOf(ev *bpf.Event) Severity {
 
 // Body is a line for people: the shell-quoted command line of an exec, the
 // outcome and lifetime of an exit.
-func Body(ev *bpf.Event) string {
+func (m *Mapper) Body(ev *bpf.Event) string {
 	switch ev.Kind {
 	case bpf.KindExec:
-		line := QuoteArgs(ev.Args)
+		args, _ := m.args(ev)
+		line := QuoteArgs(args)
 		if ev.Failed() {
 			return fmt.Sprintf("exec failed (%s): %s", ErrnoName(ev.Retval), line)
 		}
@@ -168,7 +181,7 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 	}
 	switch ev.Kind {
 	case bpf.KindExec:
-		execAttributes(ev, s)
+		m.execAttributes(ev, s)
 	case bpf.KindExit:
 		s.Int(ProcessExitCode, int64(ev.ShellExitCode()))
 		s.Str(ProcessExitTime, ev.Time.UTC().Format(time.RFC3339Nano))
@@ -185,13 +198,17 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 	}
 }
 
-func execAttributes(ev *bpf.Event, s Sink) {
+func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
 	s.Str(ProcessExecutablePath, ev.Filename)
 	s.Str(ProcessExecutableName, path.Base(ev.Filename))
-	if len(ev.Args) > 0 {
-		s.Str(ProcessCommand, ev.Args[0])
+	args, redacted := m.args(ev)
+	if len(args) > 0 {
+		s.Str(ProcessCommand, args[0])
 	}
-	s.Strs(ProcessCommandArgs, ev.Args)
+	s.Strs(ProcessCommandArgs, args)
+	if redacted {
+		s.Bool(ArgsRedacted, true)
+	}
 	s.Int(ProcessArgsCount, int64(ev.Argc))
 	s.Str(ExecSyscall, ev.Syscall.String())
 	s.Int(ExecRetval, int64(ev.Retval))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
 // mapSink records attributes for the tests.
@@ -51,8 +52,8 @@ func TestExecAttributes(t *testing.T) {
 		ExecSyscall: "execve", ExecRetval: int64(0), LoginUID: int64(1000),
 	}
 	assertAttrs(t, got, want)
-	if EventName(ev) != EventExec || SeverityOf(ev) != SeverityInfo || Body(ev) != "ls -l ''" {
-		t.Errorf("name %s severity %v body %q", EventName(ev), SeverityOf(ev), Body(ev))
+	if EventName(ev) != EventExec || SeverityOf(ev) != SeverityInfo || (&Mapper{}).Body(ev) != "ls -l ''" {
+		t.Errorf("name %s severity %v body %q", EventName(ev), SeverityOf(ev), (&Mapper{}).Body(ev))
 	}
 
 	ev.Retval, ev.Args, ev.Argc, ev.ArgsTruncated, ev.LoginUID = -2, []string{"nope"}, 1, true, ^uint32(0)
@@ -61,8 +62,8 @@ func TestExecAttributes(t *testing.T) {
 	if got[ErrorType] != "ENOENT" || got[ExecRetval] != int64(-2) || got[ArgsTruncated] != true || got[LoginUID] != nil {
 		t.Errorf("failed exec attributes %v", got)
 	}
-	if SeverityOf(ev) != SeverityWarn || Body(ev) != "exec failed (ENOENT): nope" {
-		t.Errorf("severity %v body %q", SeverityOf(ev), Body(ev))
+	if SeverityOf(ev) != SeverityWarn || (&Mapper{}).Body(ev) != "exec failed (ENOENT): nope" {
+		t.Errorf("severity %v body %q", SeverityOf(ev), (&Mapper{}).Body(ev))
 	}
 }
 
@@ -75,8 +76,8 @@ func TestExitAttributes(t *testing.T) {
 		got[ProcessCreationTime] != "2026-11-25T10:00:00Z" || got[ProcessExitTime] != "2026-11-25T10:00:01.2Z" {
 		t.Errorf("exit attributes %v", got)
 	}
-	if Body(exited) != "sleep exited with status 3 after 1.20s" {
-		t.Errorf("body %q", Body(exited))
+	if (&Mapper{}).Body(exited) != "sleep exited with status 3 after 1.20s" {
+		t.Errorf("body %q", (&Mapper{}).Body(exited))
 	}
 	killed := *exited
 	killed.ExitCode = 9 | 0x80
@@ -85,8 +86,8 @@ func TestExitAttributes(t *testing.T) {
 	if got[ProcessExitCode] != int64(137) || got[ExitSignal] != "SIGKILL" || got[CoreDumped] != true || got[ExitStatus] != nil {
 		t.Errorf("killed attributes %v", got)
 	}
-	if Body(&killed) != "sleep was killed by SIGKILL after 1.20s (core dumped)" {
-		t.Errorf("body %q", Body(&killed))
+	if (&Mapper{}).Body(&killed) != "sleep was killed by SIGKILL after 1.20s (core dumped)" {
+		t.Errorf("body %q", (&Mapper{}).Body(&killed))
 	}
 }
 
@@ -111,4 +112,25 @@ func equal(a, b any) bool {
 		return slices.Equal(as, bs)
 	}
 	return a == b
+}
+
+func TestRedaction(t *testing.T) {
+	r, err := redact.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Mapper{Redactor: r}
+	ev := &bpf.Event{Kind: bpf.KindExec, Filename: "/usr/bin/tool",
+		Args: []string{"tool", "--password=hunter2", "https://u:secret@host"}}
+	got := mapSink{}
+	m.Attributes(ev, got)
+	if !slices.Equal(got[ProcessCommandArgs].([]string), []string{"tool", "--password=****", "https://u:****@host"}) || got[ArgsRedacted] != true {
+		t.Errorf("redacted attributes %v", got)
+	}
+	if body := m.Body(ev); strings.Contains(body, "hunter2") || strings.Contains(body, "secret") {
+		t.Errorf("body leaks a secret: %s", body)
+	}
+	if ev.Args[1] != "--password=hunter2" {
+		t.Error("redaction changed the event itself")
+	}
 }

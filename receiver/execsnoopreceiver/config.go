@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
 // Config is the execsnoop receiver's configuration.
@@ -18,9 +19,19 @@ type Config struct {
 	// FailedExecs selects execs by outcome: include (default), exclude or only.
 	FailedExecs string `mapstructure:"failed_execs"`
 	// Exits turns on a record for every process exit.
-	Exits   bool          `mapstructure:"exits"`
-	Filters FiltersConfig `mapstructure:"filters"`
-	Batch   BatchConfig   `mapstructure:"batch"`
+	Exits     bool            `mapstructure:"exits"`
+	Filters   FiltersConfig   `mapstructure:"filters"`
+	Redaction RedactionConfig `mapstructure:"redaction"`
+	Batch     BatchConfig     `mapstructure:"batch"`
+}
+
+// RedactionConfig masks secrets in argv (and in the body built from it).
+type RedactionConfig struct {
+	// Enabled turns on the built-in rules (on by default).
+	Enabled bool `mapstructure:"enabled"`
+	// Patterns are extra regular expressions; each masks its group named
+	// "v", or its whole match.
+	Patterns []string `mapstructure:"patterns"`
 }
 
 // BufferConfig is the kernel-to-user-space transport.
@@ -77,6 +88,7 @@ func createDefaultConfig() *Config {
 		FailedExecs: string(bpf.FailedExecsInclude),
 		Exits:       true,
 		Filters:     FiltersConfig{ExcludeSelf: true},
+		Redaction:   RedactionConfig{Enabled: true},
 		Batch:       BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
 	}
 }
@@ -124,6 +136,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if _, err := c.Redaction.redactor(); err != nil {
+		bad("redaction.patterns", "%v", err)
+	}
 	if c.Batch.MaxSize < 1 {
 		bad("batch.max_size", "%d must be at least 1", c.Batch.MaxSize)
 	}
@@ -163,4 +178,12 @@ func (f *FiltersConfig) keepComm(comm string) bool {
 		return false
 	}
 	return (len(f.IncludeComms) == 0 || matches(f.IncludeComms)) && !matches(f.ExcludeComms)
+}
+
+// redactor is nil when redaction is off.
+func (c *RedactionConfig) redactor() (*redact.Redactor, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	return redact.New(c.Patterns)
 }

@@ -48,7 +48,8 @@ func TestCustomConfig(t *testing.T) {
 		Exits:       false,
 		Filters: FiltersConfig{UIDs: []uint32{0, 1000}, Cgroup: "/sys/fs/cgroup/system.slice",
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
-		Batch: BatchConfig{MaxSize: 100, FlushInterval: time.Second},
+		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},
+		Batch:     BatchConfig{MaxSize: 100, FlushInterval: time.Second},
 	}, cfg)
 	opts := cfg.probeOptions(1234)
 	assert.Equal(t, uint32(0), opts.ExcludeTree, "exclude_self is off")
@@ -62,7 +63,7 @@ func TestInvalidConfigNamesEachField(t *testing.T) {
 	_, err := loadConfig(t, "invalid")
 	require.Error(t, err)
 	for _, field := range []string{"buffer.type", "buffer.size", "buffer.drain_period", "args.max_bytes",
-		"args.max_count", "failed_execs", "filters.cgroup", "filters.include_comms", "batch.max_size",
+		"args.max_count", "failed_execs", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size",
 		"batch.flush_interval"} {
 		assert.Contains(t, err.Error(), field+":")
 	}
@@ -73,4 +74,3 @@ func TestUnknownKeyIsRejected(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "buffers"), err.Error())
 }
-

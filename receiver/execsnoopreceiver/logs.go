@@ -71,7 +71,7 @@ func toLogRecord(ev *bpf.Event, observed time.Time, mapper *procattr.Mapper, lr 
 	severity := procattr.SeverityOf(ev)
 	lr.SetSeverityNumber(plog.SeverityNumber(severity.Number))
 	lr.SetSeverityText(severity.Text)
-	lr.Body().SetStr(procattr.Body(ev))
+	lr.Body().SetStr(mapper.Body(ev))
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(procattr.MaxAttributes) // one allocation instead of growing
 	mapper.Attributes(ev, pmapSink(attrs))

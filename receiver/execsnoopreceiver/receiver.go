@@ -58,12 +58,16 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*execs
 }
 
 func (r *execsnoopReceiver) Start(_ context.Context, _ component.Host) error {
+	redactor, err := r.cfg.Redaction.redactor()
+	if err != nil {
+		return fmt.Errorf("execsnoop receiver: %w", err)
+	}
 	probe, err := bpf.Open(r.cfg.probeOptions(os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
-	mapper := &procattr.Mapper{}
+	mapper := &procattr.Mapper{Redactor: redactor}
 	if root, err := cgroup.V2Root(); err == nil {
 		mapper.Cgroups = cgroup.NewResolver(root)
 	} else {
@@ -73,7 +77,8 @@ func (r *execsnoopReceiver) Start(_ context.Context, _ component.Host) error {
 		zap.String("transport", string(probe.Transport())),
 		zap.Int("buffer_size", r.cfg.Buffer.Size),
 		zap.String("failed_execs", r.cfg.FailedExecs),
-		zap.Bool("exits", r.cfg.Exits))
+		zap.Bool("exits", r.cfg.Exits),
+		zap.Bool("redaction", redactor != nil))
 	r.done = make(chan struct{})
 	go r.run(newLogBatch(mapper, r.set.BuildInfo.Version))
 	return nil

@@ -296,3 +296,32 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 		t.Errorf("failed exec attributes %v severity %s", failed.Attributes().AsRaw(), failed.SeverityText())
 	}
 }
+
+// Secrets in argv never reach the sink in clear (redaction is on by default).
+func TestSecretsAreRedacted(t *testing.T) {
+	bin := collectorBin(t)
+	port, out := startSink(t, bin)
+	startCollector(t, bin, "source", fmt.Sprintf(sourceConfig, port))
+
+	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
+	cmd := exec.Command("/bin/echo", marker, "--password=hunter2", "https://u:s3cr3t@host", "--token", "tok3n")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRecord(t, out, "redacted exec", func(lr plog.LogRecord) bool {
+		return attr(lr, "process.pid") == int64(cmd.Process.Pid)
+	})
+	want := []any{"/bin/echo", marker, "--password=****", "https://u:****@host", "--token", "****"}
+	if got := attr(rec, "process.command_args"); !slices.Equal(got.([]any), want) || attr(rec, "execsnoop.args.redacted") != true {
+		t.Errorf("args %q redacted=%v, want %q", got, attr(rec, "execsnoop.args.redacted"), want)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"hunter2", "s3cr3t", "tok3n"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("%q reached the sink in clear", secret)
+		}
+	}
+}
