@@ -294,8 +294,8 @@ func checkKernel() error {
 func explain(err error) error {
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return fmt.Errorf("%w: loading BPF needs CAP_BPF and CAP_PERFMON (and CAP_SYS_RESOURCE on kernels before 5.11): "+
-			"run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep BINARY", err)
+		return fmt.Errorf("loading BPF needs CAP_BPF and CAP_PERFMON (and CAP_SYS_RESOURCE on kernels before 5.11): "+
+			"run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep BINARY (%w)", err)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
 		return fmt.Errorf("%w: this kernel lacks a BPF feature execsnoop needs (BTF tracepoints, Linux 5.8+)", err)
 	}

@@ -10,12 +10,12 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,65 +58,87 @@ func freePort(t *testing.T) int {
 // collector is one running otelcol-execsnoop process.
 type collector struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	output *syncBuffer // stderr, and stdout unless the caller took it
+	exited chan struct{}
+	err    error // the exit status, once exited is closed
 }
 
-// startCollector runs the binary on a config and waits until its
-// health_check extension answers.
-func startCollector(t *testing.T, bin, name, config string) *collector {
+// syncBuffer is a bytes.Buffer safe for a writer and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// writeConfig stores a config in the test's temporary directory.
+func writeConfig(t *testing.T, name, config string) string {
 	t.Helper()
-	health := freePort(t)
-	config += fmt.Sprintf(`
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:%d
-`, health)
 	path := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{cmd: exec.Command(bin, "--config", path), stderr: new(bytes.Buffer)}
-	c.cmd.Stdout, c.cmd.Stderr = c.stderr, c.stderr
+	return path
+}
+
+// startCollector runs the binary on a config file and waits until it says
+// it is ready. setup may adjust the command (environment, stdout, user).
+func startCollector(t *testing.T, bin, name, configPath string, setup ...func(*exec.Cmd)) *collector {
+	t.Helper()
+	c := &collector{cmd: exec.Command(bin, "--config", configPath), output: new(syncBuffer), exited: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
+	for _, f := range setup {
+		f(c.cmd)
+	}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.exited)
+	}()
 	t.Cleanup(func() { c.stop(t) })
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", health))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return c
-			}
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(c.output.String(), "Everything is ready") {
+		select {
+		case <-c.exited:
+			t.Fatalf("%s exited before it was ready (%v):\n%s", name, c.err, c.output)
+		case <-deadline:
+			t.Fatalf("%s was not ready within 30s:\n%s", name, c.output)
+		case <-time.After(20 * time.Millisecond):
 		}
-		if c.cmd.ProcessState != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not become healthy:\n%s", name, c.stderr)
-	return nil
+	return c
 }
 
 // stop sends SIGTERM and requires a clean exit.
 func (c *collector) stop(t *testing.T) {
 	t.Helper()
-	if c.cmd.ProcessState != nil {
+	select {
+	case <-c.exited:
 		return
+	default:
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("collector exited with %v:\n%s", err, c.stderr)
+	case <-c.exited:
+		if c.err != nil {
+			t.Errorf("collector exited with %v:\n%s", c.err, c.output)
 		}
 	case <-time.After(20 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-done
-		t.Errorf("collector ignored SIGTERM for 20s:\n%s", c.stderr)
+		<-c.exited
+		t.Errorf("collector ignored SIGTERM for 20s:\n%s", c.output)
 	}
 }
 
@@ -131,7 +153,6 @@ exporters:
     path: %s
     flush_interval: 100ms
 service:
-  extensions: [health_check]
   telemetry:
     metrics:
       level: none
@@ -153,7 +174,6 @@ exporters:
     tls:
       insecure: true
 service:
-  extensions: [health_check]
   telemetry:
     metrics:
       level: none
@@ -168,7 +188,7 @@ service:
 func startSink(t *testing.T, bin string) (int, string) {
 	port := freePort(t)
 	out := filepath.Join(t.TempDir(), "logs.json")
-	startCollector(t, bin, "sink", fmt.Sprintf(sinkConfig, port, out))
+	startCollector(t, bin, "sink", writeConfig(t, "sink", fmt.Sprintf(sinkConfig, port, out)))
 	return port, out
 }
 
@@ -233,7 +253,7 @@ func hasArg(lr plog.LogRecord, arg string) bool {
 func TestExecAndExitReachTheSink(t *testing.T) {
 	bin := collectorBin(t)
 	port, out := startSink(t, bin)
-	startCollector(t, bin, "source", fmt.Sprintf(sourceConfig, port))
+	startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	// $0 of the shell is the marker, so the record can be found.
@@ -301,7 +321,7 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 func TestSecretsAreRedacted(t *testing.T) {
 	bin := collectorBin(t)
 	port, out := startSink(t, bin)
-	startCollector(t, bin, "source", fmt.Sprintf(sourceConfig, port))
+	startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	cmd := exec.Command("/bin/echo", marker, "--password=hunter2", "https://u:s3cr3t@host", "--token", "tok3n")

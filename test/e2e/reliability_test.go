@@ -1,0 +1,372 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// Backend outage and collector restart: records queued on disk while the
+// sink is down survive a restart of the collector and all arrive.
+func TestDurableAcrossOutageAndRestart(t *testing.T) {
+	bin := collectorBin(t)
+	sinkPort := freePort(t)
+	out := filepath.Join(t.TempDir(), "logs.json")
+	storage := t.TempDir()
+	env := func(cmd *exec.Cmd) {
+		cmd.Env = append(os.Environ(),
+			fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d", sinkPort), "EXECSNOOP_STORAGE_DIR="+storage)
+	}
+	source := startCollector(t, bin, "durable", "../../config/durable.yaml", env)
+
+	marker := fmt.Sprintf("durable-%d", time.Now().UnixNano())
+	const n = 20
+	for i := range n {
+		if err := exec.Command("/bin/true", fmt.Sprintf("%s-%d", marker, i)).Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the batches reach the on-disk queue (drain 50ms + batch 200ms).
+	time.Sleep(time.Second)
+	source.stop(t)
+	startCollector(t, bin, "durable-restarted", "../../config/durable.yaml", env)
+	startCollector(t, bin, "sink", writeConfig(t, "sink", fmt.Sprintf(sinkConfig, sinkPort, out)))
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seen := map[string]bool{}
+		for _, lr := range records(t, out) {
+			args, _ := attr(lr, "process.command_args").([]any)
+			if len(args) == 2 && strings.HasPrefix(fmt.Sprint(args[1]), marker+"-") {
+				seen[fmt.Sprint(args[1])] = true
+			}
+		}
+		if len(seen) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d exec records arrived after the outage and restart", len(seen), n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// metric sums the values of a Prometheus metric family from the collector's
+// own telemetry endpoint.
+func metric(t *testing.T, port int, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+const telemetryConfig = `
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+`
+
+// Overload: a stalled pipeline (the debug exporter blocks on a stdout
+// nobody reads) lets a one-page kernel buffer overflow during a storm. The
+// loss shows in the receiver's telemetry and in a warning, and records flow
+// again once the pipeline moves.
+func TestOverloadIsCountedAndRecovers(t *testing.T) {
+	bin := collectorBin(t)
+	metricsPort := freePort(t)
+	config := `
+receivers:
+  execsnoop:
+    buffer:
+      size: 4096
+    batch:
+      max_size: 1
+exporters:
+  debug:
+    verbosity: detailed
+    use_internal_logger: false
+service:
+  pipelines:
+    logs:
+      receivers: [execsnoop]
+      exporters: [debug]
+` + fmt.Sprintf(telemetryConfig, metricsPort)
+	stdout, stdoutWriter, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdout.Close()
+	c := startCollector(t, bin, "overloaded", writeConfig(t, "overload", config), func(cmd *exec.Cmd) {
+		cmd.Stdout = stdoutWriter
+	})
+	stdoutWriter.Close()
+
+	// The pipe's 64 KiB fill within a few records; the storm overflows the ring.
+	for i := range 300 {
+		_ = exec.Command("/bin/true", fmt.Sprint("storm-", i)).Run()
+	}
+	printed := new(syncBuffer)
+	go func() { _, _ = io.Copy(printed, stdout) }()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for metric(t, metricsPort, "otelcol_execsnoop_receiver_events_lost") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no lost events in the receiver's telemetry after the storm:\n%s", c.output)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(c.output.String(), "process events were lost in the kernel") {
+		t.Errorf("no warning about lost events in the log:\n%s", c.output)
+	}
+	marker := fmt.Sprintf("after-storm-%d", time.Now().UnixNano())
+	if err := exec.Command("/bin/true", marker).Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for !strings.Contains(printed.String(), marker) {
+		if time.Now().After(deadline) {
+			t.Fatal("no record after the storm")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A memory_limiter that refuses everything: the refusals are counted and the
+// collector keeps running.
+func TestRefusedByMemoryLimiterIsCounted(t *testing.T) {
+	bin := collectorBin(t)
+	metricsPort := freePort(t)
+	config := `
+receivers:
+  execsnoop:
+processors:
+  memory_limiter:
+    check_interval: 100ms
+    limit_mib: 2
+    spike_limit_mib: 1
+exporters:
+  debug:
+service:
+  pipelines:
+    logs:
+      receivers: [execsnoop]
+      processors: [memory_limiter]
+      exporters: [debug]
+` + fmt.Sprintf(telemetryConfig, metricsPort)
+	c := startCollector(t, bin, "refusing", writeConfig(t, "refusing", config))
+	deadline := time.Now().Add(15 * time.Second)
+	for metric(t, metricsPort, "otelcol_execsnoop_receiver_records_refused") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refused records counted:\n%s", c.output)
+		}
+		_ = exec.Command("/bin/true", "refused").Run()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if metric(t, metricsPort, "otelcol_receiver_refused_log_records") == 0 {
+		t.Error("ObsReport did not count the refusal")
+	}
+	select {
+	case <-c.exited:
+		t.Fatalf("the collector died: %v\n%s", c.err, c.output)
+	default:
+	}
+	if !strings.Contains(c.output.String(), "the next consumer refused log records") {
+		t.Errorf("no warning about refused records:\n%s", c.output)
+	}
+}
+
+// Bad config fails start-up with the field's name; unknown keys are refused.
+func TestBadConfigIsRejected(t *testing.T) {
+	bin := collectorBin(t)
+	for _, tc := range []struct{ receiver, want string }{
+		{"execsnoop:\n    buffer:\n      type: pipe", "buffer.type"},
+		{"execsnoop:\n    args:\n      max_bytes: 1000000", "args.max_bytes"},
+		{"execsnoop:\n    failed_execs: sometimes", "failed_execs"},
+		{"execsnoop:\n    batch:\n      flush_interval: -1s", "batch.flush_interval"},
+		{"execsnoop:\n    buffers:\n      size: 4096", "buffers"},
+	} {
+		config := fmt.Sprintf("receivers:\n  %s\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [execsnoop]\n      exporters: [debug]\n", tc.receiver)
+		out, err := exec.Command(bin, "validate", "--config", writeConfig(t, "bad", config)).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("config %q: err %v, output does not name %q:\n%s", tc.receiver, err, tc.want, out)
+		}
+	}
+}
+
+// Least privilege: CAP_BPF and CAP_PERFMON are enough for a non-root user;
+// without them start-up fails with one line that says what to grant.
+func TestLeastPrivilege(t *testing.T) {
+	bin := collectorBin(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv (util-linux) is needed")
+	}
+	// The binary must be reachable by the unprivileged user.
+	dir, err := os.MkdirTemp("", "execsnoop-lp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyBin := filepath.Join(dir, "otelcol-execsnoop")
+	if out, err := exec.Command("cp", bin, copyBin).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(`
+receivers:
+  execsnoop:
+exporters:
+  debug:
+    verbosity: detailed
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [execsnoop]
+      exporters: [debug]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+
+	out, err := exec.Command("setpriv", append(asNobody, copyBin, "--config", config)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "loading BPF needs CAP_BPF and CAP_PERFMON") {
+		t.Errorf("without capabilities: err %v, want a clear error:\n%s", err, out)
+	}
+
+	withCaps := append(asNobody, "--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon", copyBin, "--config", config)
+	c := startCollector(t, "setpriv", "unprivileged", "", func(cmd *exec.Cmd) { cmd.Args = append([]string{"setpriv"}, withCaps...) })
+	marker := fmt.Sprintf("least-privilege-%d", time.Now().UnixNano())
+	if err := exec.Command("/bin/true", marker).Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(c.output.String(), marker) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no record as a user with CAP_BPF and CAP_PERFMON only:\n%s", c.output)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Shutdown under load: SIGTERM during a storm exits cleanly, flushes what
+// was read, and leaves none of the collector's BPF programs loaded.
+func TestShutdownUnderLoad(t *testing.T) {
+	bin := collectorBin(t)
+	port, out := startSink(t, bin)
+	source := startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	progs := bpfProgramIDs(t, source.cmd.Process.Pid)
+	if len(progs) == 0 {
+		t.Fatal("the collector holds no BPF programs")
+	}
+
+	stop := make(chan struct{})
+	stormDone := make(chan struct{})
+	go func() {
+		defer close(stormDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				_ = exec.Command("/bin/true", fmt.Sprint("shutdown-storm-", i)).Run()
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	source.stop(t)
+	close(stop)
+	<-stormDone
+
+	// The kernel frees a program after an RCU grace period, so allow a moment.
+	for _, id := range progs {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := exec.Command("bpftool", "prog", "show", "id", id).CombinedOutput()
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("BPF program %s is still loaded 10s after the collector exited: %s", id, out)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !containsRecord(records(t, out), "shutdown-storm-") {
+		if time.Now().After(deadline) {
+			t.Fatal("no record of the storm reached the sink")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func containsRecord(recs []plog.LogRecord, argPrefix string) bool {
+	for _, lr := range recs {
+		args, _ := attr(lr, "process.command_args").([]any)
+		if len(args) == 2 && strings.HasPrefix(fmt.Sprint(args[1]), argPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// bpfProgramIDs lists the BPF programs a process holds file descriptors to.
+func bpfProgramIDs(t *testing.T, pid int) []string {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, fd := range fds {
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(info)) {
+			if id, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				ids = append(ids, strings.TrimSpace(id))
+			}
+		}
+	}
+	return ids
+}
+
