@@ -99,7 +99,7 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("buffer size %d: must be between %d and %d bytes", o.BufferSize, MinBufferSize, MaxBufferSize))
 	}
 	if o.ArgsSize < 0 || o.ArgsSize > MaxArgsSize {
-		errs = append(errs, fmt.Errorf("argv size %d: must be between 1 and %d bytes", o.ArgsSize, MaxArgsSize))
+		errs = append(errs, fmt.Errorf("argv size %d: must be at most %d bytes (0 for the default)", o.ArgsSize, MaxArgsSize))
 	}
 	if o.MaxArgs < 0 {
 		errs = append(errs, fmt.Errorf("max args %d: must be positive", o.MaxArgs))
@@ -135,5 +135,6 @@ func (s Stats) Lost() uint64 { return s.LostExec + s.LostExit + s.LostFork + s.L
 // boundary. Call Read again to wait for the next events.
 var ErrDrained = errors.New("buffer drained")
 
-// ErrClosed is returned by Read once the probe is closed.
+// ErrClosed is returned by Read once the probe is closed, or stopped and
+// drained.
 var ErrClosed = errors.New("probe closed")

@@ -32,6 +32,9 @@ type Probe struct {
 
 	read, lostSamples, decodeErrors atomic.Uint64
 
+	linksMu sync.Mutex // Stop and Close both detach
+	stopped atomic.Bool
+
 	closeOnce  sync.Once
 	closeErr   error
 	statsMu    sync.Mutex
@@ -45,6 +48,9 @@ type recordSource interface {
 	// kernel dropped (perf), or os.ErrDeadlineExceeded once drained.
 	next() (raw []byte, lost uint64, err error)
 	setDeadline(time.Time)
+	// flush makes next return what is buffered, then an error that
+	// wraps ErrFlushed.
+	flush() error
 	close() error
 }
 
@@ -163,7 +169,7 @@ func (p *Probe) setFilters() error {
 	defer dir.Close()
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(int(dir.Fd()), &fs); err != nil || fs.Type != unix.CGROUP2_SUPER_MAGIC {
-		return fmt.Errorf("cgroup filter: %s is not a cgroup v2 directory (mount cgroup2 at /sys/fs/cgroup)", p.opts.CgroupPath)
+		return fmt.Errorf("cgroup filter: %s is not a cgroup v2 directory: give one below the cgroup2 mount (see `mount -t cgroup2`)", p.opts.CgroupPath)
 	}
 	if err := p.objs.CgroupFilter.Put(uint32(0), uint32(dir.Fd())); err != nil {
 		return fmt.Errorf("cgroup filter: %w", err)
@@ -184,6 +190,9 @@ func (p *Probe) Read(ev *Event) error {
 	for {
 		raw, lost, err := p.records.next()
 		switch {
+		case p.stopped.Load() && (errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, perf.ErrFlushed) ||
+			errors.Is(err, os.ErrDeadlineExceeded)):
+			return ErrClosed
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// The deadline is absolute: re-arm it, or every later read
 			// returns at once and the loop spins.
@@ -244,17 +253,37 @@ func (p *Probe) collectStats() Stats {
 	return s
 }
 
-// Close detaches the program, frees it and unblocks Read. It is safe to
-// call more than once and from any goroutine.
+// Stop detaches the programs, so that no new events arrive, and makes Read
+// return the events still buffered and then ErrClosed: a shutdown that
+// loses nothing already captured. Close still frees the probe.
+func (p *Probe) Stop() error {
+	if p.stopped.Swap(true) {
+		return nil
+	}
+	return errors.Join(p.detach(), p.records.flush())
+}
+
+func (p *Probe) detach() error {
+	p.linksMu.Lock()
+	defer p.linksMu.Unlock()
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	return errors.Join(errs...)
+}
+
+// Close detaches the program, frees it and unblocks Read, dropping what is
+// still buffered (Stop first to read it). It is safe to call more than once
+// and from any goroutine.
 func (p *Probe) Close() error {
 	p.closeOnce.Do(func() {
 		var errs []error
 		if p.records != nil {
 			errs = append(errs, p.records.close())
 		}
-		for _, l := range p.links {
-			errs = append(errs, l.Close())
-		}
+		errs = append(errs, p.detach())
 		p.statsMu.Lock()
 		p.finalStats = p.collectStats()
 		p.closed = true
@@ -339,6 +368,7 @@ func (s *ringbufSource) next() ([]byte, uint64, error) {
 }
 
 func (s *ringbufSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *ringbufSource) flush() error            { return s.reader.Flush() }
 func (s *ringbufSource) close() error            { return s.reader.Close() }
 
 type perfSource struct {
@@ -363,4 +393,5 @@ func (s *perfSource) next() ([]byte, uint64, error) {
 }
 
 func (s *perfSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *perfSource) flush() error            { return s.reader.Flush() }
 func (s *perfSource) close() error            { return s.reader.Close() }

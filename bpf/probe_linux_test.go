@@ -514,3 +514,37 @@ func TestWithoutTracefs(t *testing.T) {
 	r.waitFor(t, "exec", execOf(cmd.Process.Pid))
 	r.waitFor(t, "exit", exitOf(cmd.Process.Pid))
 }
+
+// Stop loses nothing already captured: events buffered when it is called
+// are still read, then Read reports ErrClosed.
+func TestStopDrainsTheBuffer(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			requireRoot(t)
+			p, err := Open(Options{Transport: tr, DrainPeriod: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			cmd := run(t, "/bin/true", "before-stop")
+			if err := p.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			var ev Event
+			for {
+				err := p.Read(&ev)
+				if errors.Is(err, ErrClosed) {
+					break
+				}
+				if err != nil && !errors.Is(err, ErrDrained) {
+					t.Fatal(err)
+				}
+				found = found || err == nil && int(ev.PID) == cmd.Process.Pid
+			}
+			if !found {
+				t.Fatal("the event buffered before Stop was not read")
+			}
+		})
+	}
+}
