@@ -1,0 +1,741 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+)
+
+// These tests build the binary, run it as root with real eBPF, run known
+// commands with a unique marker argument, stop it with SIGTERM and parse
+// what it printed.
+
+var binary string // built by TestMain
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "execsnoop-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "execsnoop")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building execsnoop: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireRoot skips a test that loads BPF when not root, or fails it in CI.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test loads BPF programs and must run as root (CI is set)")
+	}
+	t.Skip("loading BPF programs needs root")
+}
+
+const waitFor = 10 * time.Second
+
+func marker() string { return fmt.Sprintf("marker-%d", time.Now().UnixNano()) }
+
+// syncBuffer collects a subprocess's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type cli struct {
+	cmd            *exec.Cmd
+	stdout, stderr syncBuffer
+	done           chan struct{}
+	waitErr        error
+}
+
+// startCLI runs execsnoop and waits until its probe is attached: it says
+// so on stderr (and prints the table header) only then.
+func startCLI(t *testing.T, args ...string) *cli {
+	t.Helper()
+	c := &cli{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.waitErr = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(c.stderr.String(), "execsnoop: tracing") {
+		select {
+		case <-c.done:
+			t.Fatalf("execsnoop %q ended before tracing: %v\nstderr: %s", args, c.waitErr, c.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execsnoop %q did not start tracing within %s; stderr: %s", args, waitFor, c.stderr.String())
+		}
+	}
+	return c
+}
+
+// stop sends SIGTERM and waits for the exit; it returns the exit code.
+func (c *cli) stop(t *testing.T) int {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.done:
+	case <-time.After(3 * waitFor):
+		c.cmd.Process.Kill()
+		<-c.done
+		t.Fatalf("execsnoop did not end after SIGTERM; stderr: %s", c.stderr.String())
+	}
+	var exitErr *exec.ExitError
+	if errors.As(c.waitErr, &exitErr) {
+		return exitErr.ExitCode()
+	}
+	if c.waitErr != nil {
+		t.Fatal(c.waitErr)
+	}
+	return 0
+}
+
+// runMarked runs a command to its end; its exit status does not matter.
+func runMarked(t *testing.T, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("running %s: %v", name, err)
+	}
+	return cmd
+}
+
+var summaryRE = regexp.MustCompile(`(?m)^execsnoop: (\d+) events seen, (\d+) lost, (\d+) exported, (\d+) export errors`)
+
+// assertStoppedCleanly checks the exit status and the summary line.
+func assertStoppedCleanly(t *testing.T, c *cli, code int) {
+	t.Helper()
+	if code != 0 {
+		t.Errorf("exit code %d after SIGTERM; stderr: %s", code, c.stderr.String())
+	}
+	m := summaryRE.FindStringSubmatch(c.stderr.String())
+	if m == nil {
+		t.Fatalf("no summary on stderr: %s", c.stderr.String())
+	}
+	if seen, _ := strconv.Atoi(m[1]); seen == 0 {
+		t.Errorf("summary counts no events: %s", m[0])
+	}
+}
+
+type row struct {
+	prefix          []string // TIME, TIME(s), UID as asked for
+	comm            string
+	pid, ppid, ret  int
+	args, rawFields string
+}
+
+// rowRE matches a row after its prefix columns. PCOMM may contain spaces
+// (a comm such as "tmux: server"); the rows the tests look for do not.
+var rowRE = regexp.MustCompile(`^(\S+)\s+(\d+)\s+(\d+)\s+(-?\d+) (.*)$`)
+
+func parseTable(t *testing.T, out string, prefixCols int) (header string, rows []row) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) == 0 {
+		t.Fatal("no output")
+	}
+	for _, line := range lines[1:] {
+		var prefix []string
+		rest := line
+		for range prefixCols {
+			rest = strings.TrimLeft(rest, " ")
+			i := strings.IndexByte(rest, ' ')
+			if i < 0 {
+				break
+			}
+			prefix = append(prefix, rest[:i])
+			rest = rest[i:]
+		}
+		m := rowRE.FindStringSubmatch(strings.TrimLeft(rest, " "))
+		if m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[2])
+		ppid, _ := strconv.Atoi(m[3])
+		ret, _ := strconv.Atoi(m[4])
+		rows = append(rows, row{prefix: prefix, comm: m[1], pid: pid, ppid: ppid, ret: ret, args: m[5], rawFields: line})
+	}
+	return lines[0], rows
+}
+
+func findRow(rows []row, match func(row) bool) (row, bool) {
+	for _, r := range rows {
+		if match(r) {
+			return r, true
+		}
+	}
+	return row{}, false
+}
+
+func TestTable(t *testing.T) {
+	requireRoot(t)
+	c := startCLI(t, "-x")
+	mark := marker()
+	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
+	missing := "/nonexistent/" + mark
+	if err := exec.Command(missing).Run(); err == nil {
+		t.Fatalf("%s ran", missing)
+	}
+	code := c.stop(t)
+	assertStoppedCleanly(t, c, code)
+
+	header, rows := parseTable(t, c.stdout.String(), 0)
+	if !regexp.MustCompile(`^PCOMM\s+PID\s+PPID\s+RET ARGS$`).MatchString(header) {
+		t.Errorf("header %q", header)
+	}
+	r, ok := findRow(rows, func(r row) bool { return strings.Contains(r.args, mark) && r.ret == 0 })
+	if !ok {
+		t.Fatalf("no row for the marker %s in:\n%s", mark, c.stdout.String())
+	}
+	if r.comm != "sh" || r.pid != sh.Process.Pid || r.ppid != os.Getpid() || r.args != "/bin/sh -c exit 3 "+mark {
+		t.Errorf("row %q: want sh, pid %d, ppid %d, args /bin/sh -c exit 3 %s", r.rawFields, sh.Process.Pid, os.Getpid(), mark)
+	}
+	r, ok = findRow(rows, func(r row) bool { return strings.Contains(r.args, missing) })
+	if !ok {
+		t.Fatalf("no row for the failed exec of %s (-x) in:\n%s", missing, c.stdout.String())
+	}
+	if r.ret != -2 || r.ppid != os.Getpid() || r.args != missing {
+		t.Errorf("failed exec row %q: want RET -2, PPID %d, ARGS %s", r.rawFields, os.Getpid(), missing)
+	}
+}
+
+func TestTableWithoutFailedExecs(t *testing.T) {
+	requireRoot(t)
+	c := startCLI(t)
+	mark := marker()
+	exec.Command("/nonexistent/" + mark).Run()
+	runMarked(t, "/bin/true", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+	out := c.stdout.String()
+	if !strings.Contains(out, "/bin/true "+mark) {
+		t.Errorf("no row for /bin/true %s in:\n%s", mark, out)
+	}
+	if strings.Contains(out, "/nonexistent/"+mark) {
+		t.Errorf("a failed exec was reported without -x:\n%s", out)
+	}
+}
+
+func TestTableQuoted(t *testing.T) {
+	requireRoot(t)
+	c := startCLI(t, "-q")
+	mark := marker()
+	echo := exec.Command("/bin/echo", mark, "a b", "", "x\ny", "it's")
+	echo.Stdout = nil
+	if err := echo.Run(); err != nil {
+		t.Fatal(err)
+	}
+	assertStoppedCleanly(t, c, c.stop(t))
+	_, rows := parseTable(t, c.stdout.String(), 0)
+	r, ok := findRow(rows, func(r row) bool { return strings.Contains(r.args, mark) })
+	if !ok {
+		t.Fatalf("no row for the marker %s in:\n%s", mark, c.stdout.String())
+	}
+	if r.pid != echo.Process.Pid || r.comm != "echo" {
+		t.Errorf("row %q: want echo, pid %d", r.rawFields, echo.Process.Pid)
+	}
+	assertShellSplits(t, r.args, echo.Args)
+}
+
+func TestTableExitsAndPrefixColumns(t *testing.T) {
+	requireRoot(t)
+	c := startCLI(t, "--exits", "-T", "-t", "-U")
+	mark := marker()
+	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+
+	header, rows := parseTable(t, c.stdout.String(), 3)
+	if !regexp.MustCompile(`^TIME\s+TIME\(s\)\s+UID\s+PCOMM\s+PID\s+PPID\s+RET ARGS$`).MatchString(header) {
+		t.Errorf("header %q", header)
+	}
+	execRow, ok := findRow(rows, func(r row) bool { return r.pid == sh.Process.Pid && strings.Contains(r.args, mark) })
+	if !ok {
+		t.Fatalf("no exec row for pid %d in:\n%s", sh.Process.Pid, c.stdout.String())
+	}
+	if len(execRow.prefix) != 3 || !regexp.MustCompile(`^\d\d:\d\d:\d\d$`).MatchString(execRow.prefix[0]) ||
+		!regexp.MustCompile(`^\d+\.\d{3}$`).MatchString(execRow.prefix[1]) || execRow.prefix[2] != strconv.Itoa(os.Geteuid()) {
+		t.Errorf("prefix columns of %q", execRow.rawFields)
+	}
+	exitRow, ok := findRow(rows, func(r row) bool { return r.pid == sh.Process.Pid && strings.HasPrefix(r.args, "[exit") })
+	if !ok {
+		t.Fatalf("no exit row for pid %d in:\n%s", sh.Process.Pid, c.stdout.String())
+	}
+	if exitRow.comm != "sh" || exitRow.ret != 3 || exitRow.ppid != os.Getpid() ||
+		!regexp.MustCompile(`^\[exit status 3 after \d+\.\d\ds\]$`).MatchString(exitRow.args) {
+		t.Errorf("exit row %q: want sh, RET 3, [exit status 3 after N.NNs]", exitRow.rawFields)
+	}
+}
+
+// jsonLine is one --json output line.
+type jsonLine struct {
+	Time       string            `json:"time"`
+	Event      string            `json:"event"`
+	Severity   string            `json:"severity"`
+	Body       string            `json:"body"`
+	Resource   map[string]string `json:"resource"`
+	Attributes map[string]any    `json:"attributes"`
+}
+
+func parseJSONLines(t *testing.T, out string) []jsonLine {
+	t.Helper()
+	var lines []jsonLine
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var l jsonLine
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		if err := dec.Decode(&l); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, l.Time); err != nil {
+			t.Errorf("time %q: %v", l.Time, err)
+		}
+		if id, ok := l.Resource[procattr.ContainerID]; ok && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+			t.Errorf("container.id %q", id)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+func argsOf(l jsonLine) []string {
+	arr, _ := l.Attributes[procattr.ProcessCommandArgs].([]any)
+	var out []string
+	for _, a := range arr {
+		s, _ := a.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func intAttr(l jsonLine, key string) (int64, bool) {
+	n, ok := l.Attributes[key].(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := n.Int64()
+	return i, err == nil
+}
+
+// assertAttrs checks exact values, and that the keys are exactly required
+// plus any of optional.
+func assertAttrs(t *testing.T, l jsonLine, want map[string]any, optional ...string) {
+	t.Helper()
+	for k, v := range want {
+		got, ok := l.Attributes[k]
+		if !ok {
+			t.Errorf("%s: no attribute %s", l.Event, k)
+			continue
+		}
+		switch v := v.(type) {
+		case int:
+			if i, ok := intAttr(l, k); !ok || i != int64(v) {
+				t.Errorf("%s: %s = %v, want %d", l.Event, k, got, v)
+			}
+		case []string:
+			if !slices.Equal(argsOf(l), v) {
+				t.Errorf("%s: %s = %v, want %q", l.Event, k, got, v)
+			}
+		case nil: // present, any value
+		default:
+			if got != v {
+				t.Errorf("%s: %s = %#v, want %#v", l.Event, k, got, v)
+			}
+		}
+	}
+	for k := range l.Attributes {
+		if _, ok := want[k]; !ok && !slices.Contains(optional, k) {
+			t.Errorf("%s: unexpected attribute %s = %v", l.Event, k, l.Attributes[k])
+		}
+	}
+}
+
+func TestJSON(t *testing.T) {
+	requireRoot(t)
+	c := startCLI(t, "--json", "-x", "--exits")
+	mark := marker()
+	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
+	missing := "/nonexistent/" + mark
+	exec.Command(missing).Run()
+	secret := runMarked(t, "/bin/true", mark, "--password=hunter2")
+	assertStoppedCleanly(t, c, c.stop(t))
+	lines := parseJSONLines(t, c.stdout.String())
+
+	find := func(event string, pid int, contains string) jsonLine {
+		t.Helper()
+		for _, l := range lines {
+			p, _ := intAttr(l, procattr.ProcessPID)
+			if l.Event == event && (pid == 0 || p == int64(pid)) && slices.ContainsFunc(argsOf(l), func(a string) bool {
+				return strings.Contains(a, contains)
+			}) == (contains != "") {
+				return l
+			}
+		}
+		t.Fatalf("no %s record for pid %d with %q in:\n%s", event, pid, contains, c.stdout.String())
+		return jsonLine{}
+	}
+	common := func(pid int, comm string) map[string]any {
+		return map[string]any{
+			procattr.ProcessPID: pid, procattr.ProcessParentPID: os.Getpid(), procattr.ProcessUserID: os.Geteuid(),
+			procattr.GroupID: os.Getegid(), procattr.ThreadID: pid, procattr.ThreadName: comm,
+		}
+	}
+	optional := []string{procattr.ProcessLinuxCgroup, procattr.LoginUID}
+
+	ex := find(procattr.EventExec, sh.Process.Pid, mark)
+	if ex.Severity != "INFO" || ex.Body != "/bin/sh -c 'exit 3' "+mark {
+		t.Errorf("exec record %+v", ex)
+	}
+	want := common(sh.Process.Pid, "sh")
+	for k, v := range map[string]any{
+		procattr.ProcessExecutablePath: "/bin/sh", procattr.ProcessExecutableName: "sh",
+		procattr.ProcessCommand: "/bin/sh", procattr.ProcessCommandArgs: []string{"/bin/sh", "-c", "exit 3", mark},
+		procattr.ProcessArgsCount: 4, procattr.ExecSyscall: "execve", procattr.ExecRetval: 0,
+	} {
+		want[k] = v
+	}
+	assertAttrs(t, ex, want, optional...)
+
+	exit := find(procattr.EventExit, sh.Process.Pid, "")
+	if exit.Severity != "INFO" || !regexp.MustCompile(`^sh exited with status 3 after \d+\.\d\ds$`).MatchString(exit.Body) {
+		t.Errorf("exit record %+v", exit)
+	}
+	want = common(sh.Process.Pid, "sh")
+	for k, v := range map[string]any{
+		procattr.ProcessExitCode: 3, procattr.ExitStatus: 3, procattr.ProcessExitTime: nil,
+		procattr.ProcessCreationTime: nil, procattr.Lifetime: nil,
+	} {
+		want[k] = v
+	}
+	assertAttrs(t, exit, want, procattr.ProcessLinuxCgroup)
+
+	failed := find(procattr.EventExec, 0, missing)
+	if failed.Severity != "WARN" || failed.Body != "exec failed (ENOENT): "+missing {
+		t.Errorf("failed exec record %+v", failed)
+	}
+	if rv, _ := intAttr(failed, procattr.ExecRetval); rv != -2 || failed.Attributes[procattr.ErrorType] != "ENOENT" ||
+		!slices.Equal(argsOf(failed), []string{missing}) {
+		t.Errorf("failed exec attributes %v", failed.Attributes)
+	}
+
+	// Secrets are masked as in the receiver.
+	red := find(procattr.EventExec, secret.Process.Pid, mark)
+	if args := argsOf(red); len(args) != 3 || strings.Contains(args[2], "hunter2") || red.Attributes[procattr.ArgsRedacted] != true ||
+		strings.Contains(red.Body, "hunter2") {
+		t.Errorf("not redacted: %v %q", red.Attributes, red.Body)
+	}
+}
+
+func TestSignalsEndCleanly(t *testing.T) {
+	requireRoot(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		c := startCLI(t, "--quiet")
+		runMarked(t, "/bin/true", marker())
+		if err := c.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.done:
+		case <-time.After(3 * waitFor):
+			t.Fatalf("no exit after %s", sig)
+		}
+		if c.waitErr != nil {
+			t.Errorf("%s: %v; stderr: %s", sig, c.waitErr, c.stderr.String())
+		}
+		if c.stdout.String() != "" {
+			t.Errorf("--quiet printed %q", c.stdout.String())
+		}
+		if !summaryRE.MatchString(c.stderr.String()) {
+			t.Errorf("%s: no summary in %q", sig, c.stderr.String())
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"-z"}, {"-u", "root"}, {"--buffer", "pipe"}, {"--max-bytes", "999999"}, {"stray"}} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(binary, args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
+			t.Errorf("%q: %v, want exit status 2", args, err)
+		}
+		if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.HasPrefix(s, "execsnoop: ") {
+			t.Errorf("%q: stderr %q, want one line", args, s)
+		}
+	}
+	out, err := exec.Command(binary, "--help").Output()
+	if err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, flag := range []string{"-T", "-t", "-U", "-x", "-u", "-n", "-l", "-c", "-q", "--max-args", "--max-bytes",
+		"--exits", "--buffer", "--buffer-size", "--json", "--otlp", "--otlp-endpoint", "--otlp-insecure", "--quiet",
+		"--redact", "--no-redact", "Examples:", "U+FFFD"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("--help does not mention %s", flag)
+		}
+	}
+}
+
+func TestOTLP(t *testing.T) {
+	requireRoot(t)
+	collector := os.Getenv("OTELCOL_EXECSNOOP_BIN")
+	if collector == "" {
+		collector, _ = filepath.Abs("../../bin/otelcol-execsnoop")
+	}
+	if _, err := os.Stat(collector); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing: run `make build` first", collector)
+		}
+		t.Skipf("%s is missing: run `make build` first", collector)
+	}
+
+	dir := t.TempDir()
+	port := freePort(t)
+	endpoint := fmt.Sprintf("127.0.0.1:%d", port)
+	outFile := filepath.Join(dir, "out.json")
+	config := fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %s
+exporters:
+  file:
+    path: %s
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [file]
+`, endpoint, outFile)
+	configFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink := exec.Command(collector, "--config", configFile)
+	var sinkOut syncBuffer
+	sink.Stdout, sink.Stderr = &sinkOut, &sinkOut
+	if err := sink.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Wait() }()
+	t.Cleanup(func() {
+		sink.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-sinkDone:
+		case <-time.After(waitFor):
+			sink.Process.Kill()
+			<-sinkDone
+		}
+	})
+	deadline := time.Now().Add(waitFor)
+	for {
+		conn, err := net.DialTimeout("tcp", endpoint, time.Second)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case err := <-sinkDone:
+			t.Fatalf("the collector ended: %v\n%s", err, sinkOut.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector does not listen on %s:\n%s", endpoint, sinkOut.String())
+		}
+	}
+
+	c := startCLI(t, "--otlp", "--otlp-endpoint", endpoint, "--otlp-insecure", "--quiet")
+	mark := marker()
+	cmd := runMarked(t, "/bin/sh", "-c", "exit 0", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+	m := summaryRE.FindStringSubmatch(c.stderr.String())
+	if exported, _ := strconv.Atoi(m[3]); exported == 0 || m[4] != "0" {
+		t.Errorf("summary %q: want records exported and no errors; stderr: %s", m[0], c.stderr.String())
+	}
+
+	wantArgs := []string{"/bin/sh", "-c", "exit 0", mark}
+	deadline = time.Now().Add(waitFor)
+	for {
+		rec, res, scope, ok := findOTLPRecord(t, outFile, cmd.Process.Pid, wantArgs)
+		if ok {
+			if rec.EventName != procattr.EventExec || rec.SeverityText != "INFO" || rec.SeverityNumber != 9 ||
+				rec.Body.StringValue != "/bin/sh -c 'exit 0' "+mark || rec.TimeUnixNano == "" || rec.ObservedTimeUnixNano == "" {
+				t.Errorf("record %+v", rec)
+			}
+			if scope != scopeName {
+				t.Errorf("scope %q, want %q", scope, scopeName)
+			}
+			if res["service.name"] != "execsnoop" || res["host.name"] == "" {
+				t.Errorf("resource %v", res)
+			}
+			attrs := rec.attrs()
+			if attrs[procattr.ProcessParentPID] != strconv.Itoa(os.Getpid()) || attrs[procattr.ProcessExecutablePath] != "/bin/sh" ||
+				attrs[procattr.ProcessArgsCount] != "4" || attrs[procattr.ExecSyscall] != "execve" {
+				t.Errorf("attributes %v", attrs)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(outFile)
+			t.Fatalf("no exec record of pid %d with %q in the collector's output within %s:\n%.4000s\ncollector:\n%s",
+				cmd.Process.Pid, wantArgs, waitFor, data, sinkOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The file exporter's JSON: OTLP/JSON with lowerCamelCase names, int64 as
+// strings.
+type otlpFile struct {
+	ResourceLogs []struct {
+		Resource struct {
+			Attributes []otlpKV `json:"attributes"`
+		} `json:"resource"`
+		ScopeLogs []struct {
+			Scope struct {
+				Name string `json:"name"`
+			} `json:"scope"`
+			LogRecords []otlpRecord `json:"logRecords"`
+		} `json:"scopeLogs"`
+	} `json:"resourceLogs"`
+}
+
+type otlpRecord struct {
+	TimeUnixNano         string    `json:"timeUnixNano"`
+	ObservedTimeUnixNano string    `json:"observedTimeUnixNano"`
+	SeverityNumber       int       `json:"severityNumber"`
+	SeverityText         string    `json:"severityText"`
+	EventName            string    `json:"eventName"`
+	Body                 otlpValue `json:"body"`
+	Attributes           []otlpKV  `json:"attributes"`
+}
+
+type otlpKV struct {
+	Key   string    `json:"key"`
+	Value otlpValue `json:"value"`
+}
+
+type otlpValue struct {
+	StringValue string `json:"stringValue"`
+	IntValue    string `json:"intValue"`
+	ArrayValue  *struct {
+		Values []otlpValue `json:"values"`
+	} `json:"arrayValue"`
+}
+
+// attrs flattens the scalar attributes to strings.
+func (r otlpRecord) attrs() map[string]string {
+	m := map[string]string{}
+	for _, kv := range r.Attributes {
+		m[kv.Key] = kv.Value.StringValue + kv.Value.IntValue
+	}
+	return m
+}
+
+func findOTLPRecord(t *testing.T, file string, pid int, args []string) (otlpRecord, map[string]string, string, bool) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return otlpRecord{}, nil, "", false
+	}
+	for line := range strings.Lines(string(data)) {
+		var f otlpFile
+		if json.Unmarshal([]byte(line), &f) != nil {
+			continue // a line being written
+		}
+		for _, rl := range f.ResourceLogs {
+			res := map[string]string{}
+			for _, kv := range rl.Resource.Attributes {
+				res[kv.Key] = kv.Value.StringValue
+			}
+			for _, sl := range rl.ScopeLogs {
+				for _, rec := range sl.LogRecords {
+					if rec.EventName != procattr.EventExec || rec.attrs()[procattr.ProcessPID] != strconv.Itoa(pid) {
+						continue
+					}
+					var got []string
+					for _, kv := range rec.Attributes {
+						if kv.Key == procattr.ProcessCommandArgs && kv.Value.ArrayValue != nil {
+							for _, v := range kv.Value.ArrayValue.Values {
+								got = append(got, v.StringValue)
+							}
+						}
+					}
+					if slices.Equal(got, args) {
+						return rec, res, sl.Scope.Name, true
+					}
+				}
+			}
+		}
+	}
+	return otlpRecord{}, nil, "", false
+}

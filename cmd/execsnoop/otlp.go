@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+)
+
+// scopeName is the instrumentation scope of the CLI's log records.
+const scopeName = "github.com/otelexecsnoop/execsnoop/cmd/execsnoop"
+
+// errorWarnEvery rate-limits the printing of export errors.
+const errorWarnEvery = 5 * time.Second
+
+// otlpOutput exports events as log records. The SDK's resource belongs to
+// the LoggerProvider, and container.id is a resource attribute (as in the
+// receiver), so there is one provider per container id, created on first
+// use; "" is the host's. Every provider has its own BatchProcessor, and all
+// of them share one exporter (otlploggrpc's is safe for concurrent Export).
+type otlpOutput struct {
+	mapper   *procattr.Mapper
+	exporter *sharedExporter
+	base     *resource.Resource // service.name, host.name, the environment's
+	version  string
+	stderr   io.Writer
+
+	providers map[string]*otlpProvider // by container id; the loop's goroutine only
+	attrs     kvSink                   // reused for every record
+	emitted   uint64
+
+	handler *errorHandler
+}
+
+type otlpProvider struct {
+	provider *sdklog.LoggerProvider
+	logger   log.Logger
+}
+
+func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, stderr io.Writer) (*otlpOutput, error) {
+	var opts []otlploggrpc.Option
+	switch ep := cfg.otlpEndpoint; {
+	case strings.Contains(ep, "://"):
+		opts = append(opts, otlploggrpc.WithEndpointURL(ep))
+	case ep != "":
+		opts = append(opts, otlploggrpc.WithEndpoint(ep))
+	}
+	if cfg.otlpInsecure {
+		opts = append(opts, otlploggrpc.WithInsecure())
+	}
+	exp, err := otlploggrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+
+	attrs := []attribute.KeyValue{attribute.String("service.name", "execsnoop")}
+	if host, err := os.Hostname(); err == nil {
+		attrs = append(attrs, attribute.String("host.name", host))
+	}
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
+	env, err := resource.New(ctx, resource.WithFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("resource from the environment: %w", err)
+	}
+	base, err := resource.Merge(resource.NewSchemaless(attrs...), env)
+	if err != nil {
+		return nil, err
+	}
+
+	o := &otlpOutput{
+		mapper:    mapper,
+		exporter:  &sharedExporter{Exporter: exp},
+		base:      base,
+		stderr:    stderr,
+		providers: make(map[string]*otlpProvider),
+		attrs:     make(kvSink, 0, procattr.MaxAttributes),
+		handler:   &errorHandler{w: stderr},
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
+		o.version = bi.Main.Version
+	}
+	otel.SetErrorHandler(o.handler)
+	return o, nil
+}
+
+// provider returns the provider of a container id, creating it.
+func (o *otlpOutput) provider(containerID string) *otlpProvider {
+	if p, ok := o.providers[containerID]; ok {
+		return p
+	}
+	res := o.base
+	if containerID != "" {
+		if merged, err := resource.Merge(o.base, resource.NewSchemaless(attribute.String(procattr.ContainerID, containerID))); err == nil {
+			res = merged
+		}
+	}
+	lp := sdklog.NewLoggerProvider(
+		sdklog.WithResource(res),
+		sdklog.WithProcessor(sdklog.NewBatchProcessor(o.exporter)),
+	)
+	var loggerOpts []log.LoggerOption
+	if o.version != "" {
+		loggerOpts = append(loggerOpts, log.WithInstrumentationVersion(o.version))
+	}
+	p := &otlpProvider{provider: lp, logger: lp.Logger(scopeName, loggerOpts...)}
+	o.providers[containerID] = p
+	return p
+}
+
+// emit turns the event into a log record, as the receiver's toLogRecord.
+func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
+	p := o.provider(o.mapper.ContainerID(ev))
+	var rec log.Record
+	rec.SetEventName(procattr.EventName(ev))
+	rec.SetTimestamp(ev.Time)
+	rec.SetObservedTimestamp(observed)
+	severity := procattr.SeverityOf(ev)
+	rec.SetSeverity(log.Severity(severity.Number))
+	rec.SetSeverityText(severity.Text)
+	rec.SetBody(attribute.StringValue(validUTF8(o.mapper.Body(ev))))
+	o.attrs = o.attrs[:0]
+	o.mapper.Attributes(ev, &o.attrs)
+	rec.AddAttributes(o.attrs...)
+	p.logger.Emit(context.Background(), rec)
+	o.emitted++
+}
+
+// shutdown flushes and stops every provider, then the shared exporter,
+// giving up after shutdownTimeout; errors are printed. The SDK's batch
+// processor does not heed the deadline while an export is in flight (the
+// exporter's own timeout bounds that), so the wait is bounded here too.
+func (o *otlpOutput) shutdown(stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		for _, p := range o.providers {
+			wg.Go(func() {
+				err := p.provider.Shutdown(ctx)
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		errs = append(errs, o.exporter.Exporter.Shutdown(ctx))
+		done <- errors.Join(errs...)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(shutdownTimeout + 500*time.Millisecond):
+		err = context.DeadlineExceeded
+	}
+	o.handler.flush()
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(stderr, "execsnoop: gave up flushing the OTLP export after %s\n", shutdownTimeout)
+	case err != nil:
+		fmt.Fprintf(stderr, "execsnoop: flushing the OTLP export: %s\n", oneLine(err))
+	}
+}
+
+// counts returns the records exported, the failed export calls, and the
+// records neither exported nor failed: dropped by a full queue or still
+// queued when the flush gave up.
+func (o *otlpOutput) counts() (exported, exportErrors, dropped uint64) {
+	exported = o.exporter.exported.Load()
+	failed := o.exporter.failedRecords.Load()
+	if o.emitted > exported+failed {
+		dropped = o.emitted - exported - failed
+	}
+	return exported, o.exporter.failedCalls.Load(), dropped
+}
+
+// sharedExporter is the one exporter under every provider's batch
+// processor. Its Shutdown does nothing, as each provider's shutdown would
+// otherwise stop the exporter the other providers still flush through;
+// otlpOutput.shutdown stops the real exporter once, after all providers.
+// It also counts what it exports.
+type sharedExporter struct {
+	sdklog.Exporter
+	exported, failedRecords, failedCalls atomic.Uint64
+}
+
+func (e *sharedExporter) Export(ctx context.Context, records []sdklog.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	err := e.Exporter.Export(ctx, records)
+	if err != nil {
+		e.failedCalls.Add(1)
+		e.failedRecords.Add(uint64(len(records)))
+	} else {
+		e.exported.Add(uint64(len(records)))
+	}
+	return err
+}
+
+func (*sharedExporter) Shutdown(context.Context) error { return nil }
+
+// errorHandler receives the SDK's errors (failed background exports): it
+// counts them and prints them at most once per errorWarnEvery.
+type errorHandler struct {
+	w io.Writer
+
+	mu         sync.Mutex
+	count      uint64
+	suppressed uint64
+	last       time.Time
+}
+
+func (h *errorHandler) Handle(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.count++
+	if !h.last.IsZero() && time.Since(h.last) < errorWarnEvery {
+		h.suppressed++
+		return
+	}
+	more := ""
+	if h.suppressed > 0 {
+		more = fmt.Sprintf(" (and %d more errors)", h.suppressed)
+	}
+	fmt.Fprintf(h.w, "execsnoop: OTLP export: %s%s\n", oneLine(err), more)
+	h.last = time.Now()
+	h.suppressed = 0
+}
+
+// flush prints how many errors the rate limit held back.
+func (h *errorHandler) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.suppressed > 0 {
+		fmt.Fprintf(h.w, "execsnoop: OTLP export: %d more errors\n", h.suppressed)
+		h.suppressed = 0
+	}
+}
+
+// kvSink collects procattr attributes as OpenTelemetry attributes. Strings
+// that are not valid UTF-8 get U+FFFD replacements: protobuf refuses to
+// marshal them, which would fail the whole batch.
+type kvSink []attribute.KeyValue
+
+func (s *kvSink) Str(k, v string) { *s = append(*s, attribute.String(k, validUTF8(v))) }
+func (s *kvSink) Int(k string, v int64) {
+	*s = append(*s, attribute.Int64(k, v))
+}
+func (s *kvSink) Double(k string, v float64) { *s = append(*s, attribute.Float64(k, v)) }
+func (s *kvSink) Bool(k string, v bool)      { *s = append(*s, attribute.Bool(k, v)) }
+func (s *kvSink) Strs(k string, vs []string) {
+	for _, v := range vs {
+		if !utf8.ValidString(v) {
+			fixed := make([]string, len(vs))
+			for i, v := range vs {
+				fixed[i] = validUTF8(v)
+			}
+			vs = fixed
+			break
+		}
+	}
+	// attribute.StringSlice copies vs, which the next Read reuses.
+	*s = append(*s, attribute.StringSlice(k, vs))
+}
+
+// validUTF8 replaces every byte that is not part of valid UTF-8 by U+FFFD,
+// as encoding/json does for --json.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		b.WriteRune(r) // an invalid byte ranges as utf8.RuneError, U+FFFD
+	}
+	return b.String()
+}
