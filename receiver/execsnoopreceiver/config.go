@@ -23,6 +23,21 @@ type Config struct {
 	Filters   FiltersConfig   `mapstructure:"filters"`
 	Redaction RedactionConfig `mapstructure:"redaction"`
 	Batch     BatchConfig     `mapstructure:"batch"`
+	// Traces configures process spans, used when the receiver is in a
+	// traces pipeline.
+	Traces TracesConfig `mapstructure:"traces"`
+}
+
+// TracesConfig decides which processes start traces and bounds memory.
+type TracesConfig struct {
+	// Roots are glob patterns (* matches anything) on the executable name
+	// or on the command line with that name first ("make", "bash ci.sh*",
+	// "cron"): a process whose parent is not traced starts a trace only if
+	// it matches one. "*" makes every such process a root.
+	Roots []string `mapstructure:"roots"`
+	// MaxOpenSpans caps the processes tracked at once; past it the oldest
+	// open span is dropped (and counted).
+	MaxOpenSpans int `mapstructure:"max_open_spans"`
 }
 
 // RedactionConfig masks secrets in argv (and in the body built from it).
@@ -75,6 +90,7 @@ const (
 	defaultBatchSize     = 1024
 	defaultFlushInterval = 200 * time.Millisecond
 	maxFlushInterval     = time.Minute
+	defaultMaxOpenSpans  = 10000
 )
 
 func createDefaultConfig() *Config {
@@ -90,6 +106,7 @@ func createDefaultConfig() *Config {
 		Filters:     FiltersConfig{ExcludeSelf: true},
 		Redaction:   RedactionConfig{Enabled: true},
 		Batch:       BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
+		Traces:      TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans},
 	}
 }
 
@@ -145,18 +162,25 @@ func (c *Config) Validate() error {
 	if c.Batch.FlushInterval <= 0 || c.Batch.FlushInterval > maxFlushInterval {
 		bad("batch.flush_interval", "%s is not between 0 and %s", c.Batch.FlushInterval, maxFlushInterval)
 	}
+	if len(c.Traces.Roots) == 0 {
+		bad("traces.roots", "give at least one pattern (\"*\" for every process)")
+	}
+	if c.Traces.MaxOpenSpans < 1 {
+		bad("traces.max_open_spans", "%d must be at least 1", c.Traces.MaxOpenSpans)
+	}
 	return errors.Join(errs...)
 }
 
 // probeOptions is the part of the configuration the kernel side applies.
-func (c *Config) probeOptions(selfPID int) bpf.Options {
+func (c *Config) probeOptions(selfPID int, spans bool) bpf.Options {
 	opts := bpf.Options{
 		Transport:   bpf.Transport(c.Buffer.Type),
 		BufferSize:  c.Buffer.Size,
 		ArgsSize:    c.Args.MaxBytes,
 		MaxArgs:     c.Args.MaxCount,
 		FailedExecs: bpf.FailedExecs(c.FailedExecs),
-		Exits:       c.Exits,
+		Exits:       c.Exits || spans, // a span ends at the exit
+		Forks:       spans,            // and starts at the fork
 		UIDs:        c.Filters.UIDs,
 		CgroupPath:  c.Filters.Cgroup,
 		DrainPeriod: c.Buffer.DrainPeriod,

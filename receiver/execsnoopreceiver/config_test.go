@@ -50,20 +50,21 @@ func TestCustomConfig(t *testing.T) {
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
 		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},
 		Batch:     BatchConfig{MaxSize: 100, FlushInterval: time.Second},
+		Traces:    TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 50},
 	}, cfg)
-	opts := cfg.probeOptions(1234)
+	opts := cfg.probeOptions(1234, false)
 	assert.Equal(t, uint32(0), opts.ExcludeTree, "exclude_self is off")
 	assert.True(t, cfg.Filters.keepComm("kubelet"))
 	assert.True(t, cfg.Filters.keepComm("sh"))
 	assert.False(t, cfg.Filters.keepComm("bash"))
-	assert.Equal(t, uint32(1234), createDefaultConfig().probeOptions(1234).ExcludeTree)
+	assert.Equal(t, uint32(1234), createDefaultConfig().probeOptions(1234, false).ExcludeTree)
 }
 
 func TestInvalidConfigNamesEachField(t *testing.T) {
 	_, err := loadConfig(t, "invalid")
 	require.Error(t, err)
 	for _, field := range []string{"buffer.type", "buffer.size", "buffer.drain_period", "args.max_bytes",
-		"args.max_count", "failed_execs", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size",
+		"args.max_count", "failed_execs", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans",
 		"batch.flush_interval"} {
 		assert.Contains(t, err.Error(), field+":")
 	}

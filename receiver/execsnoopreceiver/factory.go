@@ -16,9 +16,24 @@ func NewFactory() receiver.Factory {
 		metadata.Type,
 		func() component.Config { return createDefaultConfig() },
 		receiver.WithLogs(createLogsReceiver, metadata.LogsStability),
+		receiver.WithTraces(createTracesReceiver, metadata.TracesStability),
 	)
 }
 
 func createLogsReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	return newReceiver(set, cfg.(*Config), next)
+	r, err := sharedReceiver(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.logsNext = next
+	return r, nil
+}
+
+func createTracesReceiver(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Traces) (receiver.Traces, error) {
+	r, err := sharedReceiver(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	r.tracesNext = next
+	return r, nil
 }

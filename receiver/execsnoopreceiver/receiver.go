@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
@@ -23,14 +25,18 @@ import (
 const warnEvery = 10 * time.Second
 
 type execsnoopReceiver struct {
-	cfg       *Config
-	set       receiver.Settings
-	next      consumer.Logs
-	obsrecv   *receiverhelper.ObsReport
-	telemetry *metadata.TelemetryBuilder
+	cfg        *Config
+	set        receiver.Settings
+	logsNext   consumer.Logs   // nil when not in a logs pipeline
+	tracesNext consumer.Traces // nil when not in a traces pipeline
+	obsrecv    *receiverhelper.ObsReport
+	telemetry  *metadata.TelemetryBuilder
+	release    func() // forgets the shared instance
 
-	probe *bpf.Probe
-	done  chan struct{}
+	startOnce, shutdownOnce sync.Once
+	startErr, shutdownErr   error
+	probe                   *bpf.Probe
+	done                    chan struct{}
 
 	// Owned by the reading goroutine.
 	reported       bpf.Stats // the probe's counters already added to telemetry
@@ -41,7 +47,7 @@ type execsnoopReceiver struct {
 	refusedSince   int64
 }
 
-func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*execsnoopReceiver, error) {
+func newReceiver(set receiver.Settings, cfg *Config) (*execsnoopReceiver, error) {
 	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
 		Transport:              "ebpf",
@@ -54,15 +60,22 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*execs
 	if err != nil {
 		return nil, err
 	}
-	return &execsnoopReceiver{cfg: cfg, set: set, next: next, obsrecv: obsrecv, telemetry: telemetry}, nil
+	return &execsnoopReceiver{cfg: cfg, set: set, obsrecv: obsrecv, telemetry: telemetry}, nil
 }
 
-func (r *execsnoopReceiver) Start(_ context.Context, _ component.Host) error {
+// Start is called once per pipeline; the first call starts the probe.
+func (r *execsnoopReceiver) Start(context.Context, component.Host) error {
+	r.startOnce.Do(func() { r.startErr = r.start() })
+	return r.startErr
+}
+
+func (r *execsnoopReceiver) start() error {
 	redactor, err := r.cfg.Redaction.redactor()
 	if err != nil {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
-	probe, err := bpf.Open(r.cfg.probeOptions(os.Getpid()))
+	spans := r.tracesNext != nil
+	probe, err := bpf.Open(r.cfg.probeOptions(os.Getpid(), spans))
 	if err != nil {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
@@ -78,15 +91,33 @@ func (r *execsnoopReceiver) Start(_ context.Context, _ component.Host) error {
 		zap.Int("buffer_size", r.cfg.Buffer.Size),
 		zap.String("failed_execs", r.cfg.FailedExecs),
 		zap.Bool("exits", r.cfg.Exits),
+		zap.Bool("logs", r.logsNext != nil),
+		zap.Bool("spans", spans),
 		zap.Bool("redaction", redactor != nil))
+	out := &outputs{mapper: mapper}
+	if r.logsNext != nil {
+		out.logs = newLogBatch(mapper, r.set.BuildInfo.Version)
+	}
+	if spans {
+		out.spans = newSpanBatch(mapper, r.set.BuildInfo.Version)
+		out.tracker = newSpanTracker(mapper, &r.cfg.Traces)
+	}
 	r.done = make(chan struct{})
-	go r.run(newLogBatch(mapper, r.set.BuildInfo.Version))
+	go r.run(out)
 	return nil
 }
 
-// run reads events until the probe is closed, sending a batch whenever it
+// outputs are what the reading goroutine builds from events.
+type outputs struct {
+	mapper  *procattr.Mapper
+	logs    *logBatch    // nil without a logs pipeline
+	spans   *spanBatch   // nil without a traces pipeline
+	tracker *spanTracker // likewise
+}
+
+// run reads events until the probe is stopped, sending a batch whenever it
 // is full or old enough.
-func (r *execsnoopReceiver) run(batch *logBatch) {
+func (r *execsnoopReceiver) run(out *outputs) {
 	defer close(r.done)
 	var ev bpf.Event
 	for {
@@ -94,42 +125,76 @@ func (r *execsnoopReceiver) run(batch *logBatch) {
 		now := time.Now()
 		switch {
 		case err == nil:
-			if r.cfg.Filters.keepComm(ev.Comm) {
-				batch.add(&ev, now)
-			} else {
-				r.filtered++
-			}
+			r.handle(&ev, now, out)
 		case errors.Is(err, bpf.ErrDrained):
-			r.reportStats()
+			r.reportStats(out)
 		case errors.Is(err, bpf.ErrClosed):
-			r.flush(batch)
-			r.reportStats()
+			if out.tracker != nil {
+				out.tracker.endAll(now, func(s ptrace.Span) { out.spans.add(s, "", now) })
+			}
+			r.flush(out)
+			r.reportStats(out)
 			return
 		default:
 			r.set.Logger.Error("reading events failed; the receiver stops", zap.Error(err))
-			r.flush(batch)
-			r.reportStats()
+			r.flush(out)
+			r.reportStats(out)
 			return
 		}
-		if batch.count >= r.cfg.Batch.MaxSize || batch.count > 0 && now.Sub(batch.started) >= r.cfg.Batch.FlushInterval {
-			r.flush(batch)
+		if r.due(out, now) {
+			r.flush(out)
 		}
 	}
 }
 
-func (r *execsnoopReceiver) flush(batch *logBatch) {
-	if batch.count == 0 {
+// handle turns one event into a log record and span updates.
+func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
+	if out.tracker != nil {
+		out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.ContainerID(ev), now) })
+	}
+	if out.logs == nil || ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !r.cfg.Exits {
 		return
 	}
-	count := batch.count
-	ctx := r.obsrecv.StartLogsOp(context.Background())
-	err := r.next.ConsumeLogs(ctx, batch.take())
-	r.obsrecv.EndLogsOp(ctx, metadata.Type.String(), count, err)
+	if !r.cfg.Filters.keepComm(ev.Comm) {
+		r.filtered++
+		return
+	}
+	out.logs.add(ev, now)
+}
+
+// due reports whether a batch is full or old enough to send.
+func (r *execsnoopReceiver) due(out *outputs, now time.Time) bool {
+	due := func(count int, started time.Time) bool {
+		return count >= r.cfg.Batch.MaxSize || count > 0 && now.Sub(started) >= r.cfg.Batch.FlushInterval
+	}
+	return out.logs != nil && due(out.logs.count, out.logs.started) ||
+		out.spans != nil && due(out.spans.count, out.spans.started)
+}
+
+func (r *execsnoopReceiver) flush(out *outputs) {
+	if out.logs != nil && out.logs.count > 0 {
+		count := out.logs.count
+		ctx := r.obsrecv.StartLogsOp(context.Background())
+		err := r.logsNext.ConsumeLogs(ctx, out.logs.take())
+		r.obsrecv.EndLogsOp(ctx, metadata.Type.String(), count, err)
+		r.refused(count, err)
+	}
+	if out.spans != nil && out.spans.count > 0 {
+		count := out.spans.count
+		ctx := r.obsrecv.StartTracesOp(context.Background())
+		err := r.tracesNext.ConsumeTraces(ctx, out.spans.take())
+		r.obsrecv.EndTracesOp(ctx, metadata.Type.String(), count, err)
+		r.refused(count, err)
+	}
+}
+
+// refused counts and reports (rate-limited) a batch the next consumer
+// refused (e.g. memory_limiter): it is dropped, and reading goes on so that
+// the kernel buffer keeps draining.
+func (r *execsnoopReceiver) refused(count int, err error) {
 	if err == nil {
 		return
 	}
-	// The pipeline refused the batch (e.g. memory_limiter): it is dropped,
-	// counted, and reported; reading goes on so the kernel buffer keeps draining.
 	r.telemetry.ExecsnoopReceiverRecordsRefused.Add(context.Background(), int64(count))
 	r.refusedSince += int64(count)
 	if time.Since(r.lastRefuseWarn) >= warnEvery {
@@ -142,7 +207,7 @@ func (r *execsnoopReceiver) flush(batch *logBatch) {
 
 // reportStats adds what the probe counted since the last call to the
 // receiver's telemetry, and warns (rate-limited) about lost events.
-func (r *execsnoopReceiver) reportStats() {
+func (r *execsnoopReceiver) reportStats(out *outputs) {
 	ctx := context.Background()
 	now := r.probe.Stats()
 	if d := now.Read - r.reported.Read; d > 0 {
@@ -150,6 +215,12 @@ func (r *execsnoopReceiver) reportStats() {
 	}
 	if d := now.DecodeErrors - r.reported.DecodeErrors; d > 0 {
 		r.telemetry.ExecsnoopReceiverEventsDecodeErrors.Add(ctx, int64(d))
+	}
+	if out.tracker != nil && out.tracker.dropped > 0 {
+		r.telemetry.ExecsnoopReceiverSpansDropped.Add(ctx, out.tracker.dropped)
+		r.set.Logger.Warn("process spans dropped: more processes are tracked than traces.max_open_spans",
+			zap.Int64("dropped", out.tracker.dropped), zap.Int("max_open_spans", r.cfg.Traces.MaxOpenSpans))
+		out.tracker.dropped = 0
 	}
 	if r.filtered > 0 {
 		r.telemetry.ExecsnoopReceiverRecordsFiltered.Add(ctx, r.filtered)
@@ -171,12 +242,19 @@ func (r *execsnoopReceiver) reportStats() {
 	r.reported = now
 }
 
+// Shutdown is called once per pipeline; the first call stops the probe,
+// sends what it still held, and frees it.
 func (r *execsnoopReceiver) Shutdown(context.Context) error {
-	var err error
-	if r.probe != nil {
-		err = r.probe.Close()
-		<-r.done
-	}
-	r.telemetry.Shutdown()
-	return err
+	r.shutdownOnce.Do(func() {
+		if r.probe != nil {
+			r.shutdownErr = r.probe.Stop()
+			<-r.done
+			r.shutdownErr = errors.Join(r.shutdownErr, r.probe.Close())
+		}
+		r.telemetry.Shutdown()
+		if r.release != nil {
+			r.release()
+		}
+	})
+	return r.shutdownErr
 }

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ExecsnoopReceiverEventsRead         metric.Int64Counter
 	ExecsnoopReceiverRecordsFiltered    metric.Int64Counter
 	ExecsnoopReceiverRecordsRefused     metric.Int64Counter
+	ExecsnoopReceiverSpansDropped       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -90,6 +91,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_execsnoop.receiver.records.refused",
 		metric.WithDescription("Log records the next consumer refused (for example memory_limiter); they are dropped. [Alpha]"),
 		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverSpansDropped, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.spans.dropped",
+		metric.WithDescription("Open process spans dropped because max_open_spans was reached (the oldest go first). [Alpha]"),
+		metric.WithUnit("{spans}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExecsnoopReceiverEventsRead.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsFiltered.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsRefused.Add(context.Background(), 1)
+	tb.ExecsnoopReceiverSpansDropped.Add(context.Background(), 1)
 	AssertEqualExecsnoopReceiverEventsDecodeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -37,6 +38,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverRecordsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExecsnoopReceiverSpansDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
