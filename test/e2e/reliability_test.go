@@ -369,4 +369,3 @@ func bpfProgramIDs(t *testing.T, pid int) []string {
 	}
 	return ids
 }
-
