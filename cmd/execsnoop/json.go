@@ -35,8 +35,7 @@ func (m jsonSink) Strs(k string, v []string) {
 	m[k] = v
 }
 
-// jsonWriter prints one JSON object per event and line. encoding/json
-// replaces bytes that are not valid UTF-8 by U+FFFD.
+// jsonWriter prints one JSON object per event and line.
 type jsonWriter struct {
 	enc    *json.Encoder
 	mapper *procattr.Mapper

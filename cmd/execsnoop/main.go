@@ -390,16 +390,16 @@ JSON (--json): one object per line:
   As there, secrets in arguments (--password=..., TOKEN=..., Bearer ...,
   user:password@ in URLs, well-known key formats) are masked as ****, and
   "execsnoop.args.redacted" is true; the table shows arguments as they are.
-  JSON strings are UTF-8: argument bytes that are not valid UTF-8 are
-  replaced by U+FFFD (use -q for an exact, escaped command line).
+  Arguments that are not valid UTF-8 are escaped without loss (each invalid
+  byte as \xNN, each backslash as \\) and "execsnoop.args.escaped" is true.
 
 OTLP (--otlp): log records with the receiver's event names, bodies,
 severities and attributes; container.id is a resource attribute, next to
 service.name=execsnoop and host.name. The exporter also reads the standard
 variables OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
 OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_INSECURE (and their _LOGS_
-forms), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. Strings that are not
-valid UTF-8 are sent with U+FFFD replacements (protobuf requires UTF-8).
+forms), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. Arguments that are not
+valid UTF-8 are escaped as in --json (protobuf requires UTF-8).
 
 Lost events are reported on stderr as they happen; at the end (Ctrl-C or
 SIGTERM) execsnoop prints how many events it saw, lost and exported.

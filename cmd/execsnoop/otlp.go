@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -134,7 +133,7 @@ func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
 	severity := procattr.SeverityOf(ev)
 	rec.SetSeverity(log.Severity(severity.Number))
 	rec.SetSeverityText(severity.Text)
-	rec.SetBody(attribute.StringValue(validUTF8(o.mapper.Body(ev))))
+	rec.SetBody(attribute.StringValue(o.mapper.Body(ev)))
 	o.attrs = o.attrs[:0]
 	o.mapper.Attributes(ev, &o.attrs)
 	rec.AddAttributes(o.attrs...)
@@ -257,42 +256,14 @@ func (h *errorHandler) flush() {
 	}
 }
 
-// kvSink collects procattr attributes as OpenTelemetry attributes. Strings
-// that are not valid UTF-8 get U+FFFD replacements: protobuf refuses to
-// marshal them, which would fail the whole batch.
+// kvSink collects procattr attributes as OpenTelemetry attributes; procattr
+// already made every string valid UTF-8, as protobuf requires.
 type kvSink []attribute.KeyValue
 
-func (s *kvSink) Str(k, v string) { *s = append(*s, attribute.String(k, validUTF8(v))) }
-func (s *kvSink) Int(k string, v int64) {
-	*s = append(*s, attribute.Int64(k, v))
-}
+func (s *kvSink) Str(k, v string)            { *s = append(*s, attribute.String(k, v)) }
+func (s *kvSink) Int(k string, v int64)      { *s = append(*s, attribute.Int64(k, v)) }
 func (s *kvSink) Double(k string, v float64) { *s = append(*s, attribute.Float64(k, v)) }
 func (s *kvSink) Bool(k string, v bool)      { *s = append(*s, attribute.Bool(k, v)) }
-func (s *kvSink) Strs(k string, vs []string) {
-	for _, v := range vs {
-		if !utf8.ValidString(v) {
-			fixed := make([]string, len(vs))
-			for i, v := range vs {
-				fixed[i] = validUTF8(v)
-			}
-			vs = fixed
-			break
-		}
-	}
-	// attribute.StringSlice copies vs, which the next Read reuses.
-	*s = append(*s, attribute.StringSlice(k, vs))
-}
 
-// validUTF8 replaces every byte that is not part of valid UTF-8 by U+FFFD,
-// as encoding/json does for --json.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for _, r := range s {
-		b.WriteRune(r) // an invalid byte ranges as utf8.RuneError, U+FFFD
-	}
-	return b.String()
-}
+// Strs relies on attribute.StringSlice copying vs, which the next Read reuses.
+func (s *kvSink) Strs(k string, vs []string) { *s = append(*s, attribute.StringSlice(k, vs)) }

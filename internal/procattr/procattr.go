@@ -7,6 +7,7 @@ package procattr
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,7 @@ const (
 	ChildPID       = "execsnoop.fork.child_pid"     // fork events
 	FilenameCut    = "execsnoop.filename.truncated" // the filename exceeded PATH_MAX
 	ArgsRedacted   = "execsnoop.args.redacted"      // secrets in argv were masked
+	ArgsEscaped    = "execsnoop.args.escaped"       // non-UTF-8 arguments were escaped (\xNN, \\)
 )
 
 // MaxAttributes bounds how many attributes Attributes emits for one event,
@@ -95,12 +97,48 @@ type Mapper struct {
 	Redactor *redact.Redactor
 }
 
-// args is argv as it may leave the host: with secrets masked.
-func (m *Mapper) args(ev *bpf.Event) ([]string, bool) {
-	if m.Redactor == nil {
-		return ev.Args, false
+// args is argv as it may leave the host: secrets masked, and arguments
+// that are not UTF-8 (which OTLP strings must be) escaped without loss.
+func (m *Mapper) args(ev *bpf.Event) (args []string, redacted, escaped bool) {
+	args = ev.Args
+	if m.Redactor != nil {
+		args, redacted = m.Redactor.Args(args)
 	}
-	return m.Redactor.Args(ev.Args)
+	for i, a := range args {
+		if utf8.ValidString(a) {
+			continue
+		}
+		if !escaped && !redacted {
+			args = slices.Clone(args) // never write to the event's own slice
+		}
+		args[i] = EscapeInvalidUTF8(a)
+		escaped = true
+	}
+	return args, redacted, escaped
+}
+
+// EscapeInvalidUTF8 makes a string valid UTF-8 without losing a byte: each
+// byte of an invalid sequence becomes \xNN and each backslash \\, so the
+// original can be recovered.
+func EscapeInvalidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // EventName is the log record's event name.
@@ -127,7 +165,7 @@ func SeverityOf(ev *bpf.Event) Severity {
 func (m *Mapper) Body(ev *bpf.Event) string {
 	switch ev.Kind {
 	case bpf.KindExec:
-		args, _ := m.args(ev)
+		args, _, _ := m.args(ev)
 		line := QuoteArgs(args)
 		if ev.Failed() {
 			return fmt.Sprintf("exec failed (%s): %s", ErrnoName(ev.Retval), line)
@@ -174,7 +212,7 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 	s.Int(ProcessUserID, int64(ev.UID))
 	s.Int(GroupID, int64(ev.GID))
 	s.Int(ThreadID, int64(ev.TID))
-	s.Str(ThreadName, ev.Comm)
+	s.Str(ThreadName, EscapeInvalidUTF8(ev.Comm))
 	if p := m.cgroupPath(ev); p != "" {
 		// As a /proc/PID/cgroup line of the v2 hierarchy.
 		s.Str(ProcessLinuxCgroup, "0::"+p)
@@ -199,15 +237,19 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 }
 
 func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
-	s.Str(ProcessExecutablePath, ev.Filename)
-	s.Str(ProcessExecutableName, path.Base(ev.Filename))
-	args, redacted := m.args(ev)
+	filename := EscapeInvalidUTF8(ev.Filename)
+	s.Str(ProcessExecutablePath, filename)
+	s.Str(ProcessExecutableName, path.Base(filename))
+	args, redacted, escaped := m.args(ev)
 	if len(args) > 0 {
 		s.Str(ProcessCommand, args[0])
 	}
 	s.Strs(ProcessCommandArgs, args)
 	if redacted {
 		s.Bool(ArgsRedacted, true)
+	}
+	if escaped {
+		s.Bool(ArgsEscaped, true)
 	}
 	s.Int(ProcessArgsCount, int64(ev.Argc))
 	s.Str(ExecSyscall, ev.Syscall.String())

@@ -1,11 +1,13 @@
 package procattr
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
@@ -133,4 +135,52 @@ func TestRedaction(t *testing.T) {
 	if ev.Args[1] != "--password=hunter2" {
 		t.Error("redaction changed the event itself")
 	}
+}
+
+// unescape inverts EscapeInvalidUTF8 for the losslessness check.
+func unescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) && s[i+1] == '\\' {
+			b.WriteByte('\\')
+			i++
+		} else if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			var c byte
+			fmt.Sscanf(s[i+2:i+4], "%02x", &c)
+			b.WriteByte(c)
+			i += 3
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// Any argv, every byte value included, maps to valid UTF-8 attributes from
+// which the original bytes can be recovered; the mapping never panics.
+func FuzzAttributes(f *testing.F) {
+	f.Add("plain", "\xff\xfe\\x", "--password=hunter2")
+	f.Add("", "\x00\x01\x7f\x80", strings.Repeat("é", 100))
+	r, _ := redact.New(nil)
+	m := &Mapper{Redactor: r}
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		ev := &bpf.Event{Kind: bpf.KindExec, Filename: a, Comm: b, Args: []string{a, b, c}, Argc: 3}
+		got := mapSink{}
+		m.Attributes(ev, got)
+		_ = m.Body(ev)
+		args := got[ProcessCommandArgs].([]string)
+		for i, arg := range args {
+			if !utf8.ValidString(arg) {
+				t.Fatalf("argument %d is not UTF-8: %q", i, arg)
+			}
+			if got[ArgsRedacted] == nil && unescape(arg) != ev.Args[i] && got[ArgsEscaped] == true {
+				t.Fatalf("argument %d: %q does not unescape to %q", i, arg, ev.Args[i])
+			}
+		}
+		for k, v := range got {
+			if s, ok := v.(string); ok && !utf8.ValidString(s) {
+				t.Fatalf("%s is not UTF-8: %q", k, s)
+			}
+		}
+	})
 }
