@@ -1,0 +1,433 @@
+//go:build linux
+
+// Command bench runs exec storms without a tracer and under each tracer -
+// libbpf-tools execsnoop (the C reference), bin/execsnoop --json and
+// otelcol-execsnoop exporting over OTLP to a sink collector, the last two
+// on both transports - and prints a markdown table: storm rate and slowdown,
+// events captured of those expected (by marker), lost events, the tracer's
+// CPU time per 1000 execs, its peak RSS, and for the collector the p99
+// delay from the exec to the receiver reading it. `make bench` runs it.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+var (
+	execs   = flag.Int("n", 10000, "execs per storm")
+	workers = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
+	binDir  = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
+	outFile = flag.String("out", "bench/results.md", "where to write the markdown table")
+)
+
+type result struct {
+	tracer         string
+	workers        int
+	rate           float64
+	slowdown       float64 // vs the same run's no-tracer storm, percent
+	captured       int
+	lost           string
+	cpuPer1000     float64 // tracer user+sys ms per 1000 execs
+	peakRSSMiB     float64
+	p99LatencyMs   float64 // exec to reader, collector only; NaN elsewhere
+	hasLatency     bool
+	tracerFailures string
+}
+
+func main() {
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fail("bench loads BPF programs: run it as root")
+	}
+	tmp, err := os.MkdirTemp("", "execsnoop-bench-")
+	check(err)
+	defer os.RemoveAll(tmp)
+	unmount := ensureTracefs()
+	defer unmount()
+
+	var results []result
+	for _, w := range strings.Split(*workers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		check(err)
+		base := storm(n, "baseline")
+		results = append(results, result{tracer: "none", workers: n, rate: base.rate, captured: -1, lost: "-"})
+		progress("%d workers, no tracer: %.0f execs/s", n, base.rate)
+		for _, t := range tracers(tmp) {
+			r := t(n)
+			r.workers = n
+			r.slowdown = 100 * (1 - r.rate/base.rate)
+			progress("%d workers, %s: %.0f execs/s, %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
+				n, r.tracer, r.rate, r.captured, *execs, r.lost, r.cpuPer1000)
+			results = append(results, r)
+		}
+	}
+	table := render(results)
+	fmt.Print(table)
+	check(os.MkdirAll(filepath.Dir(*outFile), 0o755))
+	check(os.WriteFile(*outFile, []byte(table), 0o644))
+	progress("wrote %s", *outFile)
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func check(err error) {
+	if err != nil {
+		fail("%v", err)
+	}
+}
+
+// ensureTracefs mounts tracefs for libbpf-tools' execsnoop, whose
+// tracepoints need it (ours do not), and returns how to undo that.
+func ensureTracefs() func() {
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+		return func() {}
+	}
+	if err := syscall.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		progress("cannot mount tracefs (%v): libbpf-tools execsnoop will fail", err)
+		return func() {}
+	}
+	return func() { _ = syscall.Unmount("/sys/kernel/tracing", 0) }
+}
+
+type stormResult struct {
+	rate   float64
+	marker string
+}
+
+func storm(workers int, name string) stormResult {
+	marker := fmt.Sprintf("bench%s%d", strings.ReplaceAll(name, "-", ""), time.Now().UnixNano())
+	out, err := exec.Command(filepath.Join(*binDir, "execstorm"), "-workers", strconv.Itoa(workers),
+		"-n", strconv.Itoa(*execs), "-marker", marker).Output()
+	check(err)
+	var r struct{ Rate float64 }
+	check(json.Unmarshal(out, &r))
+	return stormResult{rate: r.Rate, marker: marker}
+}
+
+// process usage: CPU seconds (user+sys) and peak RSS, from /proc.
+func cpuSeconds(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+func peakRSSMiB(pid int) float64 {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(raw)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseFloat(string(m[1]), 64)
+	return kb / 1024
+}
+
+// tracer runs one storm under a tracer and measures it.
+type tracer func(workers int) result
+
+func tracers(tmp string) []tracer {
+	list := []tracer{func(w int) result { return libbpfTools(tmp, w) }}
+	for _, tr := range []string{"ringbuf", "perf"} {
+		list = append(list, func(w int) result { return cliJSON(tmp, tr, w) })
+	}
+	for _, tr := range []string{"ringbuf", "perf"} {
+		list = append(list, func(w int) result { return collector(tmp, tr, w) })
+	}
+	return list
+}
+
+// started runs a tracer process and waits until its output says it is ready.
+func started(cmd *exec.Cmd, ready func() bool) {
+	check(cmd.Start())
+	deadline := time.Now().Add(30 * time.Second)
+	for !ready() {
+		if time.Now().After(deadline) {
+			fail("%s did not start", cmd.Path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // settle, so start-up CPU is not the storm's
+}
+
+// measure runs the storm between two CPU readings of the tracer.
+func measure(pid, workers int, name string) (stormResult, float64) {
+	cpu0 := cpuSeconds(pid)
+	s := storm(workers, name)
+	time.Sleep(300 * time.Millisecond) // the last drain
+	return s, cpuSeconds(pid) - cpu0
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func countMarker(path, marker string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() { // one line an event; the marker may appear twice in it
+		if bytes.Contains(sc.Bytes(), []byte(marker+"-")) {
+			n++
+		}
+	}
+	return n
+}
+
+func fileContains(path, s string) func() bool {
+	return func() bool {
+		raw, _ := os.ReadFile(path)
+		return bytes.Contains(raw, []byte(s))
+	}
+}
+
+func libbpfTools(tmp string, workers int) result {
+	out, errOut := filepath.Join(tmp, "libbpf.out"), filepath.Join(tmp, "libbpf.err")
+	cmd := exec.Command("/usr/sbin/execsnoop")
+	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
+	started(cmd, fileContains(out, "PCOMM"))
+	s, cpu := measure(cmd.Process.Pid, workers, "libbpf")
+	rss := peakRSSMiB(cmd.Process.Pid)
+	stop(cmd)
+	lost := 0
+	raw, _ := os.ReadFile(errOut)
+	for _, m := range regexp.MustCompile(`Lost (\d+) events`).FindAllSubmatch(raw, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		lost += n
+	}
+	return result{tracer: "libbpf-tools execsnoop", rate: s.rate, captured: countMarker(out, s.marker),
+		lost: strconv.Itoa(lost), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss}
+}
+
+func create(path string) *os.File {
+	f, err := os.Create(path)
+	check(err)
+	return f
+}
+
+func cliJSON(tmp, transport string, workers int) result {
+	out, errOut := filepath.Join(tmp, "cli.out"), filepath.Join(tmp, "cli.err")
+	cmd := exec.Command(filepath.Join(*binDir, "execsnoop"), "--json", "--buffer", transport)
+	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
+	started(cmd, fileContains(errOut, "tracing"))
+	s, cpu := measure(cmd.Process.Pid, workers, "cli")
+	rss := peakRSSMiB(cmd.Process.Pid)
+	stop(cmd)
+	lost := "?"
+	raw, _ := os.ReadFile(errOut)
+	if m := regexp.MustCompile(`(\d+) lost`).FindSubmatch(raw); m != nil {
+		lost = string(m[1])
+	}
+	return result{tracer: "execsnoop --json (" + transport + ")", rate: s.rate, captured: countMarker(out, s.marker),
+		lost: lost, cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func collector(tmp, transport string, workers int) result {
+	bin := filepath.Join(*binDir, "otelcol-execsnoop")
+	sinkPort, metricsPort := freePort(), freePort()
+	sinkOut := filepath.Join(tmp, "sink.json")
+	_ = os.Remove(sinkOut)
+	sinkCfg := writeFile(tmp, "sink.yaml", fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+exporters:
+  file:
+    path: %s
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [file]
+`, sinkPort, sinkOut))
+	sourceCfg := writeFile(tmp, "source.yaml", fmt.Sprintf(`
+receivers:
+  execsnoop:
+    buffer:
+      type: %s
+processors:
+  batch:
+exporters:
+  otlp_grpc:
+    endpoint: 127.0.0.1:%d
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+  pipelines:
+    logs:
+      receivers: [execsnoop]
+      processors: [batch]
+      exporters: [otlp_grpc]
+`, transport, sinkPort, metricsPort))
+	sinkLog, sourceLog := filepath.Join(tmp, "sink.log"), filepath.Join(tmp, "source.log")
+	sink := exec.Command(bin, "--config", sinkCfg)
+	sink.Stdout, sink.Stderr = create(sinkLog), create(sinkLog+".out")
+	started(sink, fileContains(sinkLog+".out", "Everything is ready"))
+	defer stop(sink)
+	source := exec.Command(bin, "--config", sourceCfg)
+	source.Stdout, source.Stderr = create(sourceLog), create(sourceLog+".err")
+	started(source, fileContains(sourceLog+".err", "Everything is ready"))
+
+	s, cpu := measure(source.Process.Pid, workers, "otelcol")
+	rss := peakRSSMiB(source.Process.Pid)
+	lost := metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
+	stop(source)
+	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
+	captured, p99 := sinkRecords(sinkOut, s.marker)
+	return result{tracer: "otelcol-execsnoop -> OTLP (" + transport + ")", rate: s.rate, captured: captured,
+		lost: strconv.Itoa(int(lost)), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss,
+		p99LatencyMs: p99, hasLatency: true}
+}
+
+func writeFile(dir, name, content string) string {
+	path := filepath.Join(dir, name)
+	check(os.WriteFile(path, []byte(content), 0o644))
+	return path
+}
+
+func metric(port int, name string) float64 {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var total float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return total
+}
+
+// sinkRecords counts the storm's exec records in the sink and the p99 of
+// observed (read by the receiver) minus event time.
+func sinkRecords(path, marker string) (int, float64) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	var delays []time.Duration
+	var um plog.JSONUnmarshaler
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<28)
+	for sc.Scan() {
+		logs, err := um.UnmarshalLogs(sc.Bytes())
+		if err != nil {
+			continue
+		}
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					v, ok := lr.Attributes().Get("process.command_args")
+					if !ok || lr.EventName() != "process.exec" {
+						continue
+					}
+					args := v.Slice()
+					if args.Len() == 2 && strings.HasPrefix(args.At(1).Str(), marker+"-") {
+						delays = append(delays, lr.ObservedTimestamp().AsTime().Sub(lr.Timestamp().AsTime()))
+					}
+				}
+			}
+		}
+	}
+	if len(delays) == 0 {
+		return 0, 0
+	}
+	slices.Sort(delays)
+	return len(delays), float64(delays[len(delays)*99/100]) / 1e6
+}
+
+func render(results []result) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	uname, _ := exec.Command("uname", "-r").Output()
+	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s).\n\n",
+		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
+	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		if r.tracer == "none" {
+			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - |\n", r.workers, r.rate)
+			continue
+		}
+		latency := "-"
+		if r.hasLatency {
+			latency = fmt.Sprintf("%.0f", r.p99LatencyMs)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s |\n",
+			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency)
+	}
+	return b.String()
+}
+
+func numCPU() int {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	return bytes.Count(raw, []byte("processor\t:"))
+}
+
