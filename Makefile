@@ -1,0 +1,84 @@
+# Build, test and code generation for otelcol-execsnoop.
+# Generating the BPF objects needs Debian's clang-16, llvm-16 and libbpf-dev;
+# tests that load BPF programs need root. .ci/run installs all of it.
+
+SHELL     := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+OCB_VERSION := v0.165.0
+OCB         := bin/builder
+DIST_DIR    := cmd/otelcol-execsnoop
+OTELCOL     := bin/otelcol-execsnoop
+# Directories holding committed generated code (see check-generated).
+GENERATED   := bpf receiver $(DIST_DIR)
+
+.PHONY: all tools generate distribution build run test vet validate check-generated bench
+all: build
+
+# ocb goes into bin/ rather than being a `tool` of the root module, which
+# would pull its whole dependency tree into the root go.mod.
+tools:
+	GOBIN=$(CURDIR)/bin go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+$(OCB):
+	$(MAKE) tools
+
+# bpf2go (clang-16) for the eBPF objects, mdatagen for the receiver metadata,
+# then the collector distribution.
+generate:
+	go generate ./bpf/...
+	go generate ./receiver/...
+	$(MAKE) distribution
+
+# Regenerate the committed distribution sources in $(DIST_DIR).
+# -e lets ocb's internal `go mod tidy` pass over two test-only dependencies that
+# the module proxy refuses; they are never built.
+distribution: $(OCB)
+	mkdir -p cmd
+	GOFLAGS="$(strip $(GOFLAGS) -e)" $(OCB) --config builder-config.yaml --skip-compilation
+	# ocb's output is not gofmt-clean; committed Go code is.
+	gofmt -w $(DIST_DIR)
+
+# The distribution is regenerated first (about a second when warm) so that its
+# go.mod/go.sum follow the root module's. bin/execsnoop is built once
+# cmd/execsnoop exists.
+build: distribution
+	cd $(DIST_DIR) && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/$(OTELCOL) .
+	$(if $(wildcard cmd/execsnoop),go build -o bin/execsnoop ./cmd/execsnoop)
+
+run: build
+	$(OTELCOL) --config config/otelcol.yaml
+
+# Everything CI checks. The end-to-end tests run the built collector, found
+# through OTELCOL_EXECSNOOP_BIN.
+test: build vet
+	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) go test -count=1 ./...
+	$(MAKE) validate
+	$(MAKE) check-generated
+
+vet:
+	go vet ./...
+
+# config/kubernetes.yaml filters pods by $K8S_NODE_NAME, which must be set.
+validate: $(OTELCOL)
+	for f in config/*.yaml; do \
+		echo "validate $$f"; \
+		K8S_NODE_NAME=$${K8S_NODE_NAME:-validate} $(OTELCOL) validate --config $$f; \
+	done
+
+$(OTELCOL):
+	$(MAKE) build
+
+# Fails when committed generated code is stale: regenerate everything and
+# compare with the index. (clang's output is deterministic, so the .o is
+# compared byte for byte.)
+check-generated: generate
+	@changes=$$(git status --porcelain -- $(GENERATED)); \
+	if [ -n "$$changes" ]; then \
+		echo "generated code is out of date; run 'make generate' and commit:"; \
+		echo "$$changes"; git --no-pager diff --stat -- $(GENERATED); \
+		exit 1; \
+	fi; \
+	echo "generated code is up to date"
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
