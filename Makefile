@@ -80,5 +80,11 @@ check-generated: generate
 	fi; \
 	echo "generated code is up to date"
 
-bench:
-	go test -run '^$$' -bench . -benchmem ./...
+# Go benchmarks (decoding, conversion, the receiver's per-event path), then
+# exec storms under each tracer next to libbpf-tools execsnoop; the table
+# goes to bench/results.md. BENCH_EXECS sets the storm size.
+BENCH_EXECS ?= 20000
+bench: build
+	go test -run '^$$' -bench . -benchmem ./bpf/ ./internal/... ./receiver/...
+	go build -o bin/execstorm ./cmd/execstorm
+	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -bin bin -out bench/results.md
