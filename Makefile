@@ -12,8 +12,17 @@ OTELCOL     := bin/otelcol-execsnoop
 # Directories holding committed generated code (see check-generated).
 GENERATED   := bpf receiver $(DIST_DIR)
 
-.PHONY: all tools generate distribution build run test vet validate check-generated bench
+.PHONY: all deps print-deps tools generate distribution build run test vet validate check-generated bench
 all: build
+
+# Debian packages for generating BPF objects (clang, libbpf headers), the
+# reference tool of the benchmark and the tests' helpers (bpftool, setpriv,
+# unshare). `deps` installs the missing ones (as root, from Debian).
+DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools util-linux
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do 		dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); 	if [ -n "$$missing" ]; then 		echo "installing" $$missing; 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing </dev/null; 	fi
+print-deps:
+	@echo $(DEBIAN_PACKAGES)
 
 # ocb goes into bin/ rather than being a `tool` of the root module, which
 # would pull its whole dependency tree into the root go.mod.
@@ -50,7 +59,7 @@ run: build
 
 # Everything CI checks. The end-to-end tests run the built collector, found
 # through OTELCOL_EXECSNOOP_BIN.
-test: build vet
+test: deps build vet
 	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) go test -count=1 ./...
 	$(MAKE) validate
 	$(MAKE) check-generated
