@@ -59,8 +59,8 @@ func main() {
 	tmp, err := os.MkdirTemp("", "execsnoop-bench-")
 	check(err)
 	defer os.RemoveAll(tmp)
-	unmount := ensureTracefs()
-	defer unmount()
+	cleanup = ensureTracefs()
+	defer cleanup()
 
 	var results []result
 	for _, w := range strings.Split(*workers, ",") {
@@ -89,8 +89,12 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
+// cleanup undoes what main changed on the host; fail runs it too.
+var cleanup = func() {}
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	cleanup()
 	os.Exit(1)
 }
 
@@ -223,7 +227,8 @@ func fileContains(path, s string) func() bool {
 
 func libbpfTools(tmp string, workers int) result {
 	out, errOut := filepath.Join(tmp, "libbpf.out"), filepath.Join(tmp, "libbpf.err")
-	cmd := exec.Command("/usr/sbin/execsnoop")
+	// Line-buffered, so that its header shows it is ready.
+	cmd := exec.Command("stdbuf", "-oL", "/usr/sbin/execsnoop")
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(out, "PCOMM"))
 	s, cpu := measure(cmd.Process.Pid, workers, "libbpf")
