@@ -23,7 +23,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader before the program is loaded. */
 const volatile bool use_ringbuf = true;
-const volatile __u64 ringbuf_wakeup_bytes = 0; /* force a wakeup past this much unread data */
 const volatile __u32 args_size_max = 4096;     /* <= ARGS_SIZE_LIMIT */
 const volatile bool report_failed_execs = true;
 const volatile bool report_only_failed_execs = false;
@@ -141,21 +140,16 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 kind,
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
-/* Sends one record. The ring buffer wakes the reader only once unread data
- * passes ringbuf_wakeup_bytes; below that the reader drains on its own
- * schedule, which keeps wakeups (and their CPU cost) per batch, not per event. */
+/* Sends one record. The reader drains on its own schedule (a Go timer),
+ * so the ring buffer never wakes it: no wakeup costs anything per event. */
 static __always_inline void output(void *ctx, void *data, __u64 size, __u32 lost_stat)
 {
 	long err;
 
-	if (use_ringbuf) {
-		__u64 flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&events_ringbuf, BPF_RB_AVAIL_DATA) + size >= ringbuf_wakeup_bytes)
-			flags = BPF_RB_FORCE_WAKEUP;
-		err = bpf_ringbuf_output(&events_ringbuf, data, size, flags);
-	} else {
+	if (use_ringbuf)
+		err = bpf_ringbuf_output(&events_ringbuf, data, size, BPF_RB_NO_WAKEUP);
+	else
 		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, data, size);
-	}
 	if (err)
 		count_stat(lost_stat);
 }

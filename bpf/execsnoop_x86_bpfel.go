@@ -112,7 +112,6 @@ const (
 	execsnoopVarFilterUid             = "filter_uid"
 	execsnoopVarReportFailedExecs     = "report_failed_execs"
 	execsnoopVarReportOnlyFailedExecs = "report_only_failed_execs"
-	execsnoopVarRingbufWakeupBytes    = "ringbuf_wakeup_bytes"
 	execsnoopVarUnusedEventKind       = "unused_event_kind"
 	execsnoopVarUnusedExecFlags       = "unused_exec_flags"
 	execsnoopVarUnusedExecSyscall     = "unused_exec_syscall"
@@ -192,7 +191,6 @@ type execsnoopVariableSpecs struct {
 	FilterUid             *ebpf.VariableSpec `ebpf:"filter_uid"`
 	ReportFailedExecs     *ebpf.VariableSpec `ebpf:"report_failed_execs"`
 	ReportOnlyFailedExecs *ebpf.VariableSpec `ebpf:"report_only_failed_execs"`
-	RingbufWakeupBytes    *ebpf.VariableSpec `ebpf:"ringbuf_wakeup_bytes"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecFlags       *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
 	UnusedExecSyscall     *ebpf.VariableSpec `ebpf:"unused_exec_syscall"`
@@ -251,7 +249,6 @@ type execsnoopVariables struct {
 	FilterUid             *ebpf.Variable `ebpf:"filter_uid"`
 	ReportFailedExecs     *ebpf.Variable `ebpf:"report_failed_execs"`
 	ReportOnlyFailedExecs *ebpf.Variable `ebpf:"report_only_failed_execs"`
-	RingbufWakeupBytes    *ebpf.Variable `ebpf:"ringbuf_wakeup_bytes"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecFlags       *ebpf.Variable `ebpf:"unused_exec_flags"`
 	UnusedExecSyscall     *ebpf.Variable `ebpf:"unused_exec_syscall"`

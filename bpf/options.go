@@ -59,8 +59,8 @@ type Options struct {
 	// ExcludeTree drops events of this process and its descendants (the
 	// tracer's own tree); 0 excludes nothing.
 	ExcludeTree uint32
-	// DrainPeriod is how often the reader drains the buffer when it is not
-	// woken earlier by a filling buffer: the bound on delivery latency.
+	// DrainPeriod is how often the reader drains the buffer: the bound on
+	// delivery latency. The buffer must hold the events of one period.
 	DrainPeriod time.Duration
 }
 

@@ -30,6 +30,14 @@ type Probe struct {
 	decoder   *decoder
 	readMu    sync.Mutex // one Read at a time
 
+	// Owned by Read: after a drain it sleeps until nextDrain (a Go timer,
+	// not a blocking epoll wait, which costs more CPU in a Go program).
+	idle      bool
+	nextDrain time.Time
+	timer     *time.Timer
+	wake      chan struct{} // closed by Stop and Close to end a sleep
+	wakeOnce  sync.Once
+
 	read, lostSamples, decodeErrors atomic.Uint64
 
 	linksMu sync.Mutex // Stop and Close both detach
@@ -88,10 +96,7 @@ func Open(opts Options) (_ *Probe, err error) {
 
 	failedOnly := opts.FailedExecs == FailedExecsOnly
 	for name, value := range map[string]any{
-		execsnoopVarUseRingbuf: transport == TransportRingbuf,
-		// Wake the reader early once a quarter of the ring is used: it then
-		// has the rest of the ring as headroom while it drains.
-		execsnoopVarRingbufWakeupBytes:    uint64(ringSize / 4),
+		execsnoopVarUseRingbuf:            transport == TransportRingbuf,
 		execsnoopVarArgsSizeMax:           uint32(opts.ArgsSize),
 		execsnoopVarReportFailedExecs:     opts.FailedExecs != FailedExecsExclude,
 		execsnoopVarReportOnlyFailedExecs: failedOnly,
@@ -149,7 +154,11 @@ func Open(opts Options) (_ *Probe, err error) {
 		return nil, explain(fmt.Errorf("opening the %s reader: %w", transport, err))
 	}
 	p.decoder = newDecoder(opts.MaxArgs, currentBootClock())
-	p.records.setDeadline(time.Now().Add(opts.DrainPeriod))
+	p.timer = time.NewTimer(time.Hour)
+	p.timer.Stop()
+	p.wake = make(chan struct{})
+	p.idle = true
+	p.nextDrain = time.Now().Add(opts.DrainPeriod)
 	return p, nil
 }
 
@@ -188,16 +197,17 @@ func (p *Probe) Read(ev *Event) error {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()
 	for {
+		if p.idle {
+			p.sleepUntilDrain()
+		}
 		raw, lost, err := p.records.next()
 		switch {
 		case p.stopped.Load() && (errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, perf.ErrFlushed) ||
 			errors.Is(err, os.ErrDeadlineExceeded)):
 			return ErrClosed
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The deadline is absolute: re-arm it, or every later read
-			// returns at once and the loop spins.
-			p.records.setDeadline(time.Now().Add(p.opts.DrainPeriod))
-			p.decoder.clock = currentBootClock()
+			// The buffer is empty: a batch boundary.
+			p.idle = true
 			return ErrDrained
 		case errors.Is(err, os.ErrClosed):
 			return ErrClosed
@@ -215,6 +225,25 @@ func (p *Probe) Read(ev *Event) error {
 		p.read.Add(1)
 		return nil
 	}
+}
+
+// sleepUntilDrain waits for the next drain period (or Stop or Close), then
+// arms a deadline in the past: the reader takes everything buffered without
+// blocking, and reports os.ErrDeadlineExceeded once the buffer is empty.
+// The buffer must hold one period of events; the default holds thousands.
+func (p *Probe) sleepUntilDrain() {
+	if d := time.Until(p.nextDrain); d > 0 {
+		p.timer.Reset(d)
+		select {
+		case <-p.timer.C:
+		case <-p.wake:
+			p.timer.Stop()
+		}
+	}
+	p.idle = false
+	p.nextDrain = time.Now().Add(p.opts.DrainPeriod)
+	p.records.setDeadline(time.Now())
+	p.decoder.clock = currentBootClock()
 }
 
 // Stats returns the counters so far; after Close, the final ones.
@@ -260,7 +289,9 @@ func (p *Probe) Stop() error {
 	if p.stopped.Swap(true) {
 		return nil
 	}
-	return errors.Join(p.detach(), p.records.flush())
+	err := errors.Join(p.detach(), p.records.flush())
+	p.wakeReader()
+	return err
 }
 
 func (p *Probe) detach() error {
@@ -274,6 +305,8 @@ func (p *Probe) detach() error {
 	return errors.Join(errs...)
 }
 
+func (p *Probe) wakeReader() { p.wakeOnce.Do(func() { close(p.wake) }) }
+
 // Close detaches the program, frees it and unblocks Read, dropping what is
 // still buffered (Stop first to read it). It is safe to call more than once
 // and from any goroutine.
@@ -282,6 +315,7 @@ func (p *Probe) Close() error {
 		var errs []error
 		if p.records != nil {
 			errs = append(errs, p.records.close())
+			p.wakeReader()
 		}
 		errs = append(errs, p.detach())
 		p.statsMu.Lock()
@@ -378,9 +412,9 @@ type perfSource struct {
 
 func newPerfSource(m *ebpf.Map, perCPUBuffer int) (*perfSource, error) {
 	perCPUBuffer = pageRoundPow2(perCPUBuffer)
-	// Wake the reader once a CPU's buffer is a quarter full; otherwise it
-	// drains on its own schedule.
-	r, err := perf.NewReaderWithOptions(m, perCPUBuffer, perf.ReaderOptions{Watermark: perCPUBuffer / 4})
+	// The reader drains on its own schedule; a high watermark spares the
+	// kernel wakeups nobody waits for.
+	r, err := perf.NewReaderWithOptions(m, perCPUBuffer, perf.ReaderOptions{Watermark: perCPUBuffer / 2})
 	if err != nil {
 		return nil, err
 	}

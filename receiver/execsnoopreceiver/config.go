@@ -55,8 +55,8 @@ type BufferConfig struct {
 	Type string `mapstructure:"type"`
 	// Size in bytes: the ring buffer's size, or perf's over all CPUs.
 	Size int `mapstructure:"size"`
-	// DrainPeriod bounds delivery latency: the buffer is drained at least
-	// this often, and earlier once a quarter of it fills.
+	// DrainPeriod bounds delivery latency: the buffer is drained this
+	// often, so it must hold one period of events.
 	DrainPeriod time.Duration `mapstructure:"drain_period"`
 }
 
