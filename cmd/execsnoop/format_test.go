@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"os/exec"
 	"slices"
@@ -267,6 +268,36 @@ func TestParseFlags(t *testing.T) {
 		{"--otlp-endpoint", "x:1"}} {
 		if _, err := parseFlags(bad, nil); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// appendJSONString agrees with encoding/json on every string.
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("q\"u\\o\nte\t\x01\x7f é \xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		var decodedWant, decodedGot string
+		_ = json.Unmarshal(want, &decodedWant)
+		if err := json.Unmarshal(appendJSONString(nil, s), &decodedGot); err != nil {
+			t.Fatalf("%q: invalid JSON %s: %v", s, appendJSONString(nil, s), err)
+		}
+		if decodedGot != decodedWant {
+			t.Fatalf("%q decodes to %q, encoding/json's to %q", s, decodedGot, decodedWant)
+		}
+	})
+}
+
+func BenchmarkJSONWrite(b *testing.B) {
+	ev := &bpf.Event{Kind: bpf.KindExec, PID: 4242, TID: 4242, PPID: 1, UID: 1000, Comm: "git",
+		Filename: "/usr/bin/git", Args: []string{"/usr/bin/git", "-C", "/src/project", "status", "--porcelain"},
+		Argc: 5, Syscall: bpf.SyscallExecve, Time: time.Now()}
+	jw := newJSONWriter(bufio.NewWriter(io.Discard), &procattr.Mapper{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := jw.write(ev); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
