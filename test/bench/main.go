@@ -35,6 +35,7 @@ var (
 	workers = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
 	binDir  = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
 	outFile = flag.String("out", "bench/results.md", "where to write the markdown table")
+	only    = flag.String("only", "", "run only the tracers whose name contains this")
 )
 
 type result struct {
@@ -70,7 +71,10 @@ func main() {
 		results = append(results, result{tracer: "none", workers: n, rate: base.rate, captured: -1, lost: "-"})
 		progress("%d workers, no tracer: %.0f execs/s", n, base.rate)
 		for _, t := range tracers(tmp) {
-			r := t(n)
+			if !strings.Contains(t.name, *only) {
+				continue
+			}
+			r := t.run(n)
 			r.workers = n
 			r.slowdown = 100 * (1 - r.rate/base.rate)
 			progress("%d workers, %s: %.0f execs/s, %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
@@ -155,15 +159,22 @@ func peakRSSMiB(pid int) float64 {
 }
 
 // tracer runs one storm under a tracer and measures it.
-type tracer func(workers int) result
+type tracer struct {
+	name string
+	run  func(workers int) result
+}
 
 func tracers(tmp string) []tracer {
-	list := []tracer{func(w int) result { return libbpfTools(tmp, w) }}
+	list := []tracer{{"libbpf-tools execsnoop", func(w int) result { return libbpfTools(tmp, w) }}}
 	for _, tr := range []string{"ringbuf", "perf"} {
-		list = append(list, func(w int) result { return cliJSON(tmp, tr, w) })
+		list = append(list, tracer{"execsnoop --json (" + tr + ")", func(w int) result { return cliJSON(tmp, tr, w) }})
 	}
-	for _, tr := range []string{"ringbuf", "perf"} {
-		list = append(list, func(w int) result { return collector(tmp, tr, w) })
+	// The otlp exporter's default compression is gzip; snappy costs a
+	// fraction of its CPU and is what an agent sending to a gateway
+	// collector would pick.
+	for _, c := range []struct{ transport, compression string }{{"ringbuf", "gzip"}, {"perf", "gzip"}, {"ringbuf", "snappy"}} {
+		name := fmt.Sprintf("otelcol-execsnoop -> OTLP (%s, %s)", c.transport, c.compression)
+		list = append(list, tracer{name, func(w int) result { return collector(tmp, c.transport, c.compression, name, w) }})
 	}
 	return list
 }
@@ -274,7 +285,7 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func collector(tmp, transport string, workers int) result {
+func collector(tmp, transport, compression, name string, workers int) result {
 	bin := filepath.Join(*binDir, "otelcol-execsnoop")
 	sinkPort, metricsPort := freePort(), freePort()
 	sinkOut := filepath.Join(tmp, "sink.json")
@@ -307,6 +318,7 @@ processors:
 exporters:
   otlp_grpc:
     endpoint: 127.0.0.1:%d
+    compression: %s
     tls:
       insecure: true
 service:
@@ -324,7 +336,7 @@ service:
       receivers: [execsnoop]
       processors: [batch]
       exporters: [otlp_grpc]
-`, transport, sinkPort, metricsPort))
+`, transport, sinkPort, compression, metricsPort))
 	sinkLog, sourceLog := filepath.Join(tmp, "sink.log"), filepath.Join(tmp, "source.log")
 	sink := exec.Command(bin, "--config", sinkCfg)
 	sink.Stdout, sink.Stderr = create(sinkLog), create(sinkLog+".out")
@@ -340,7 +352,7 @@ service:
 	stop(source)
 	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
 	captured, p99 := sinkRecords(sinkOut, s.marker)
-	return result{tracer: "otelcol-execsnoop -> OTLP (" + transport + ")", rate: s.rate, captured: captured,
+	return result{tracer: name, rate: s.rate, captured: captured,
 		lost: strconv.Itoa(int(lost)), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss,
 		p99LatencyMs: p99, hasLatency: true}
 }
