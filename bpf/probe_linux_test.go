@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
 
 // The test binary doubles as a helper program: with this variable set it
@@ -53,17 +54,6 @@ func execveatTrue() int {
 	return 4
 }
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("these tests load BPF programs and must run as root")
-	}
-	t.Skip("needs root to load BPF programs")
-}
-
 // recorder reads a probe in the background and keeps every event.
 type recorder struct {
 	probe *Probe
@@ -74,7 +64,7 @@ type recorder struct {
 
 func startRecorder(t *testing.T, opts Options) *recorder {
 	t.Helper()
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	p, err := Open(opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -391,7 +381,7 @@ func makeCgroup(t *testing.T) string {
 func TestOverloadCountsLoss(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			requireRoot(t)
+			collectortest.RequireRoot(t)
 			// One page of buffer, and nobody reading during the burst.
 			p, err := Open(Options{Transport: tr, BufferSize: MinBufferSize, Exits: true, DrainPeriod: time.Second})
 			if err != nil {
@@ -426,7 +416,7 @@ func TestOverloadCountsLoss(t *testing.T) {
 }
 
 func TestCloseIsIdempotent(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	p, err := Open(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -470,7 +460,7 @@ func TestBadOptions(t *testing.T) {
 			t.Errorf("Open(%+v): %v, want an error naming %q", tc.opts, err, tc.want)
 		}
 	}
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	_, err := Open(Options{CgroupPath: "/tmp"})
 	if err == nil || !strings.Contains(err.Error(), "not a cgroup v2 directory") {
 		t.Errorf("cgroup filter on /tmp: %v", err)
@@ -494,7 +484,7 @@ func tracefsMounted(t *testing.T) bool {
 // there). Where it is mounted, the test reruns itself in a private mount
 // namespace with tracefs and debugfs unmounted.
 func TestWithoutTracefs(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	if tracefsMounted(t) {
 		if os.Getenv("EXECSNOOP_TEST_UNMOUNTED") != "" {
 			t.Fatal("tracefs is still mounted after unmounting it")
@@ -520,7 +510,7 @@ func TestWithoutTracefs(t *testing.T) {
 func TestStopDrainsTheBuffer(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			requireRoot(t)
+			collectortest.RequireRoot(t)
 			p, err := Open(Options{Transport: tr, DrainPeriod: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)

@@ -16,4 +16,5 @@ func Open(Options) (*Probe, error)  { return nil, errUnsupported }
 func (*Probe) Read(*Event) error    { return errUnsupported }
 func (*Probe) Stats() Stats         { return Stats{} }
 func (*Probe) Transport() Transport { return "" }
+func (*Probe) Stop() error          { return nil }
 func (*Probe) Close() error         { return nil }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
 
@@ -45,43 +46,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireRoot skips a test that loads BPF when not root, or fails it in CI.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test loads BPF programs and must run as root (CI is set)")
-	}
-	t.Skip("loading BPF programs needs root")
-}
-
 const waitFor = 10 * time.Second
 
 func marker() string { return fmt.Sprintf("marker-%d", time.Now().UnixNano()) }
 
-// syncBuffer collects a subprocess's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type cli struct {
 	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
+	stdout, stderr collectortest.SyncBuffer
 	done           chan struct{}
 	waitErr        error
 }
@@ -221,7 +192,7 @@ func findRow(rows []row, match func(row) bool) (row, bool) {
 }
 
 func TestTable(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	c := startCLI(t, "-x")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -253,7 +224,7 @@ func TestTable(t *testing.T) {
 }
 
 func TestTableWithoutFailedExecs(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	c := startCLI(t)
 	mark := marker()
 	exec.Command("/nonexistent/" + mark).Run()
@@ -269,7 +240,7 @@ func TestTableWithoutFailedExecs(t *testing.T) {
 }
 
 func TestTableQuoted(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	c := startCLI(t, "-q")
 	mark := marker()
 	echo := exec.Command("/bin/echo", mark, "a b", "", "x\ny", "it's")
@@ -290,7 +261,7 @@ func TestTableQuoted(t *testing.T) {
 }
 
 func TestTableExitsAndPrefixColumns(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	c := startCLI(t, "--exits", "-T", "-t", "-U")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -404,7 +375,7 @@ func assertAttrs(t *testing.T, l jsonLine, want map[string]any, optional ...stri
 }
 
 func TestJSON(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	c := startCLI(t, "--json", "-x", "--exits")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -480,7 +451,7 @@ func TestJSON(t *testing.T) {
 }
 
 func TestSignalsEndCleanly(t *testing.T) {
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		c := startCLI(t, "--quiet")
 		runMarked(t, "/bin/true", marker())
@@ -532,76 +503,9 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestOTLP(t *testing.T) {
-	requireRoot(t)
-	collector := os.Getenv("OTELCOL_EXECSNOOP_BIN")
-	if collector == "" {
-		collector, _ = filepath.Abs("../../bin/otelcol-execsnoop")
-	}
-	if _, err := os.Stat(collector); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing: run `make build` first", collector)
-		}
-		t.Skipf("%s is missing: run `make build` first", collector)
-	}
-
-	dir := t.TempDir()
-	port := freePort(t)
+	collector := collectortest.Binary(t)
+	port, outFile := collectortest.StartSink(t, collector, "logs")
 	endpoint := fmt.Sprintf("127.0.0.1:%d", port)
-	outFile := filepath.Join(dir, "out.json")
-	config := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: %s
-exporters:
-  file:
-    path: %s
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [file]
-`, endpoint, outFile)
-	configFile := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sink := exec.Command(collector, "--config", configFile)
-	var sinkOut syncBuffer
-	sink.Stdout, sink.Stderr = &sinkOut, &sinkOut
-	if err := sink.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Wait() }()
-	t.Cleanup(func() {
-		sink.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-sinkDone:
-		case <-time.After(waitFor):
-			sink.Process.Kill()
-			<-sinkDone
-		}
-	})
-	deadline := time.Now().Add(waitFor)
-	for {
-		conn, err := net.DialTimeout("tcp", endpoint, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		select {
-		case err := <-sinkDone:
-			t.Fatalf("the collector ended: %v\n%s", err, sinkOut.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the collector does not listen on %s:\n%s", endpoint, sinkOut.String())
-		}
-	}
 
 	c := startCLI(t, "--otlp", "--otlp-endpoint", endpoint, "--otlp-insecure", "--quiet")
 	mark := marker()
@@ -612,130 +516,43 @@ service:
 		t.Errorf("summary %q: want records exported and no errors; stderr: %s", m[0], c.stderr.String())
 	}
 
-	wantArgs := []string{"/bin/sh", "-c", "exit 0", mark}
-	deadline = time.Now().Add(waitFor)
+	wantArgs := []any{"/bin/sh", "-c", "exit 0", mark}
+	deadline := time.Now().Add(waitFor)
 	for {
-		rec, res, scope, ok := findOTLPRecord(t, outFile, cmd.Process.Pid, wantArgs)
-		if ok {
-			if rec.EventName != procattr.EventExec || rec.SeverityText != "INFO" || rec.SeverityNumber != 9 ||
-				rec.Body.StringValue != "/bin/sh -c 'exit 0' "+mark || rec.TimeUnixNano == "" || rec.ObservedTimeUnixNano == "" {
-				t.Errorf("record %+v", rec)
+		found := false
+		collectortest.EachLogRecord(outFile, func(rl plog.ResourceLogs, sl plog.ScopeLogs, rec plog.LogRecord) {
+			attr := func(k string) any { return collectortest.Attr(rec.Attributes(), k) }
+			if found || rec.EventName() != procattr.EventExec || attr(procattr.ProcessPID) != int64(cmd.Process.Pid) {
+				return
 			}
-			if scope != scopeName {
-				t.Errorf("scope %q, want %q", scope, scopeName)
+			if args, _ := attr(procattr.ProcessCommandArgs).([]any); !slices.Equal(args, wantArgs) {
+				return
 			}
-			if res["service.name"] != "execsnoop" || res["host.name"] == "" {
-				t.Errorf("resource %v", res)
+			found = true
+			if rec.SeverityText() != "INFO" || rec.SeverityNumber() != plog.SeverityNumberInfo ||
+				rec.Body().Str() != "/bin/sh -c 'exit 0' "+mark || rec.Timestamp() == 0 || rec.ObservedTimestamp() == 0 {
+				t.Errorf("record %v", rec.Body().AsRaw())
 			}
-			attrs := rec.attrs()
-			if attrs[procattr.ProcessParentPID] != strconv.Itoa(os.Getpid()) || attrs[procattr.ProcessExecutablePath] != "/bin/sh" ||
-				attrs[procattr.ProcessArgsCount] != "4" || attrs[procattr.ExecSyscall] != "execve" {
-				t.Errorf("attributes %v", attrs)
+			if sl.Scope().Name() != scopeName {
+				t.Errorf("scope %q, want %q", sl.Scope().Name(), scopeName)
 			}
+			res := rl.Resource().Attributes()
+			if collectortest.Attr(res, "service.name") != "execsnoop" || collectortest.Attr(res, "host.name") == nil {
+				t.Errorf("resource %v", res.AsRaw())
+			}
+			if attr(procattr.ProcessParentPID) != int64(os.Getpid()) || attr(procattr.ProcessExecutablePath) != "/bin/sh" ||
+				attr(procattr.ProcessArgsCount) != int64(4) || attr(procattr.ExecSyscall) != "execve" {
+				t.Errorf("attributes %v", rec.Attributes().AsRaw())
+			}
+		})
+		if found {
 			return
 		}
 		if time.Now().After(deadline) {
 			data, _ := os.ReadFile(outFile)
-			t.Fatalf("no exec record of pid %d with %q in the collector's output within %s:\n%.4000s\ncollector:\n%s",
-				cmd.Process.Pid, wantArgs, waitFor, data, sinkOut.String())
+			t.Fatalf("no exec record of pid %d with %q in the collector's output within %s:\n%.4000s",
+				cmd.Process.Pid, wantArgs, waitFor, data)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// The file exporter's JSON: OTLP/JSON with lowerCamelCase names, int64 as
-// strings.
-type otlpFile struct {
-	ResourceLogs []struct {
-		Resource struct {
-			Attributes []otlpKV `json:"attributes"`
-		} `json:"resource"`
-		ScopeLogs []struct {
-			Scope struct {
-				Name string `json:"name"`
-			} `json:"scope"`
-			LogRecords []otlpRecord `json:"logRecords"`
-		} `json:"scopeLogs"`
-	} `json:"resourceLogs"`
-}
-
-type otlpRecord struct {
-	TimeUnixNano         string    `json:"timeUnixNano"`
-	ObservedTimeUnixNano string    `json:"observedTimeUnixNano"`
-	SeverityNumber       int       `json:"severityNumber"`
-	SeverityText         string    `json:"severityText"`
-	EventName            string    `json:"eventName"`
-	Body                 otlpValue `json:"body"`
-	Attributes           []otlpKV  `json:"attributes"`
-}
-
-type otlpKV struct {
-	Key   string    `json:"key"`
-	Value otlpValue `json:"value"`
-}
-
-type otlpValue struct {
-	StringValue string `json:"stringValue"`
-	IntValue    string `json:"intValue"`
-	ArrayValue  *struct {
-		Values []otlpValue `json:"values"`
-	} `json:"arrayValue"`
-}
-
-// attrs flattens the scalar attributes to strings.
-func (r otlpRecord) attrs() map[string]string {
-	m := map[string]string{}
-	for _, kv := range r.Attributes {
-		m[kv.Key] = kv.Value.StringValue + kv.Value.IntValue
-	}
-	return m
-}
-
-func findOTLPRecord(t *testing.T, file string, pid int, args []string) (otlpRecord, map[string]string, string, bool) {
-	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return otlpRecord{}, nil, "", false
-	}
-	for line := range strings.Lines(string(data)) {
-		var f otlpFile
-		if json.Unmarshal([]byte(line), &f) != nil {
-			continue // a line being written
-		}
-		for _, rl := range f.ResourceLogs {
-			res := map[string]string{}
-			for _, kv := range rl.Resource.Attributes {
-				res[kv.Key] = kv.Value.StringValue
-			}
-			for _, sl := range rl.ScopeLogs {
-				for _, rec := range sl.LogRecords {
-					if rec.EventName != procattr.EventExec || rec.attrs()[procattr.ProcessPID] != strconv.Itoa(pid) {
-						continue
-					}
-					var got []string
-					for _, kv := range rec.Attributes {
-						if kv.Key == procattr.ProcessCommandArgs && kv.Value.ArrayValue != nil {
-							for _, v := range kv.Value.ArrayValue.Values {
-								got = append(got, v.StringValue)
-							}
-						}
-					}
-					if slices.Equal(got, args) {
-						return rec, res, sl.Scope.Name, true
-					}
-				}
-			}
-		}
-	}
-	return otlpRecord{}, nil, "", false
 }

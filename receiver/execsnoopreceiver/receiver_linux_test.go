@@ -19,20 +19,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("these tests load BPF programs and must run as root")
-	}
-	t.Skip("needs root to load BPF programs")
-}
 
 // testConfig sees the test's own children, which exclude_self would drop.
 func testConfig() *Config {
@@ -43,7 +33,7 @@ func testConfig() *Config {
 
 func startReceiver(t *testing.T, cfg *Config, next consumer.Logs) *componenttest.Telemetry {
 	t.Helper()
-	requireRoot(t)
+	collectortest.RequireRoot(t)
 	require.NoError(t, cfg.Validate())
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })

@@ -15,8 +15,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
 
 var (
@@ -279,10 +279,9 @@ func cliJSON(tmp, transport string, workers int) result {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := collectortest.FreePort()
 	check(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func collector(tmp, transport, compression, name string, workers int) result {
@@ -290,24 +289,7 @@ func collector(tmp, transport, compression, name string, workers int) result {
 	sinkPort, metricsPort := freePort(), freePort()
 	sinkOut := filepath.Join(tmp, "sink.json")
 	_ = os.Remove(sinkOut)
-	sinkCfg := writeFile(tmp, "sink.yaml", fmt.Sprintf(`
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-exporters:
-  file:
-    path: %s
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [file]
-`, sinkPort, sinkOut))
+	sinkCfg := writeFile(tmp, "sink.yaml", collectortest.SinkConfig(sinkPort, sinkOut, "logs"))
 	sourceCfg := writeFile(tmp, "source.yaml", fmt.Sprintf(`
 receivers:
   execsnoop:
@@ -321,22 +303,13 @@ exporters:
     compression: %s
     tls:
       insecure: true
-service:
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
+service:%s
   pipelines:
     logs:
       receivers: [execsnoop]
       processors: [batch]
       exporters: [otlp_grpc]
-`, transport, sinkPort, compression, metricsPort))
+`, transport, sinkPort, compression, collectortest.TelemetryConfig(metricsPort)))
 	sinkLog, sourceLog := filepath.Join(tmp, "sink.log"), filepath.Join(tmp, "source.log")
 	sink := exec.Command(bin, "--config", sinkCfg)
 	sink.Stdout, sink.Stderr = create(sinkLog), create(sinkLog+".out")
@@ -348,7 +321,7 @@ service:
 
 	s, cpu := measure(source.Process.Pid, workers, "otelcol")
 	rss := peakRSSMiB(source.Process.Pid)
-	lost := metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
+	lost := collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
 	stop(source)
 	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
 	captured, p99 := sinkRecords(sinkOut, s.marker)
@@ -363,56 +336,16 @@ func writeFile(dir, name, content string) string {
 	return path
 }
 
-func metric(port int, name string) float64 {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, name) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			total += v
-		}
-	}
-	return total
-}
-
 // sinkRecords counts the storm's exec records in the sink and the p99 of
 // observed (read by the receiver) minus event time.
 func sinkRecords(path, marker string) (int, float64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
 	var delays []time.Duration
-	var um plog.JSONUnmarshaler
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<28)
-	for sc.Scan() {
-		logs, err := um.UnmarshalLogs(sc.Bytes())
-		if err != nil {
-			continue
+	collectortest.EachLogRecord(path, func(_ plog.ResourceLogs, _ plog.ScopeLogs, lr plog.LogRecord) {
+		args, _ := collectortest.Attr(lr.Attributes(), "process.command_args").([]any)
+		if lr.EventName() == "process.exec" && len(args) == 2 && strings.HasPrefix(fmt.Sprint(args[1]), marker+"-") {
+			delays = append(delays, lr.ObservedTimestamp().AsTime().Sub(lr.Timestamp().AsTime()))
 		}
-		for _, rl := range logs.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					v, ok := lr.Attributes().Get("process.command_args")
-					if !ok || lr.EventName() != "process.exec" {
-						continue
-					}
-					args := v.Slice()
-					if args.Len() == 2 && strings.HasPrefix(args.At(1).Str(), marker+"-") {
-						delays = append(delays, lr.ObservedTimestamp().AsTime().Sub(lr.Timestamp().AsTime()))
-					}
-				}
-			}
-		}
-	}
+	})
 	if len(delays) == 0 {
 		return 0, 0
 	}
@@ -447,4 +380,3 @@ func numCPU() int {
 	raw, _ := os.ReadFile("/proc/cpuinfo")
 	return bytes.Count(raw, []byte("processor\t:"))
 }
-

@@ -6,161 +6,19 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
-
-// collectorBin finds bin/otelcol-execsnoop (built by `make build`).
-func collectorBin(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the end-to-end tests load BPF programs and must run as root")
-		}
-		t.Skip("needs root to load BPF programs")
-	}
-	bin := os.Getenv("OTELCOL_EXECSNOOP_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/otelcol-execsnoop")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s: %v: run `make build` first", bin, err)
-		}
-		t.Skipf("%s is not built: run `make build` first", bin)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// collector is one running otelcol-execsnoop process.
-type collector struct {
-	cmd    *exec.Cmd
-	output *syncBuffer // stderr, and stdout unless the caller took it
-	exited chan struct{}
-	err    error // the exit status, once exited is closed
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// writeConfig stores a config in the test's temporary directory.
-func writeConfig(t *testing.T, name, config string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name+".yaml")
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// startCollector runs the binary on a config file and waits until it says
-// it is ready. setup may adjust the command (environment, stdout, user).
-func startCollector(t *testing.T, bin, name, configPath string, setup ...func(*exec.Cmd)) *collector {
-	t.Helper()
-	c := &collector{cmd: exec.Command(bin, "--config", configPath), output: new(syncBuffer), exited: make(chan struct{})}
-	c.cmd.Stdout, c.cmd.Stderr = c.output, c.output
-	for _, f := range setup {
-		f(c.cmd)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c.err = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(func() { c.stop(t) })
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(c.output.String(), "Everything is ready") {
-		select {
-		case <-c.exited:
-			t.Fatalf("%s exited before it was ready (%v):\n%s", name, c.err, c.output)
-		case <-deadline:
-			t.Fatalf("%s was not ready within 30s:\n%s", name, c.output)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return c
-}
-
-// stop sends SIGTERM and requires a clean exit.
-func (c *collector) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-c.exited:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-		if c.err != nil {
-			t.Errorf("collector exited with %v:\n%s", c.err, c.output)
-		}
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-		t.Errorf("collector ignored SIGTERM for 20s:\n%s", c.output)
-	}
-}
-
-const sinkConfig = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-exporters:
-  file:
-    path: %s
-    flush_interval: 100ms
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [file]
-`
 
 const sourceConfig = `
 receivers:
@@ -184,60 +42,16 @@ service:
       exporters: [otlp_grpc]
 `
 
-// sink starts the receiving collector and returns its OTLP port and file.
-func startSink(t *testing.T, bin string) (int, string) {
-	port := freePort(t)
-	out := filepath.Join(t.TempDir(), "logs.json")
-	startCollector(t, bin, "sink", writeConfig(t, "sink", fmt.Sprintf(sinkConfig, port, out)))
-	return port, out
-}
-
-// records parses the file exporter's output: one OTLP JSON document a line.
-func records(t *testing.T, path string) []plog.LogRecord {
-	t.Helper()
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []plog.LogRecord
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var um plog.JSONUnmarshaler
-	for sc.Scan() {
-		logs, err := um.UnmarshalLogs(sc.Bytes())
-		if err != nil {
-			continue // a line still being written
-		}
-		for _, rl := range logs.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					out = append(out, lr)
-				}
-			}
-		}
-	}
-	return out
-}
-
-func attr(lr plog.LogRecord, key string) any {
-	v, ok := lr.Attributes().Get(key)
-	if !ok {
-		return nil
-	}
-	return v.AsRaw()
-}
+func attr(lr plog.LogRecord, key string) any { return collectortest.Attr(lr.Attributes(), key) }
 
 // waitRecord polls the sink's file for a record that matches.
 func waitRecord(t *testing.T, path, what string, match func(plog.LogRecord) bool) plog.LogRecord {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if i := slices.IndexFunc(records(t, path), match); i >= 0 {
-			return records(t, path)[i]
+		records := collectortest.LogRecords(path)
+		if i := slices.IndexFunc(records, match); i >= 0 {
+			return records[i]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -251,9 +65,9 @@ func hasArg(lr plog.LogRecord, arg string) bool {
 }
 
 func TestExecAndExitReachTheSink(t *testing.T) {
-	bin := collectorBin(t)
-	port, out := startSink(t, bin)
-	startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	bin := collectortest.Binary(t)
+	port, out := collectortest.StartSink(t, bin, "logs")
+	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	// $0 of the shell is the marker, so the record can be found.
@@ -319,9 +133,9 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 
 // Secrets in argv never reach the sink in clear (redaction is on by default).
 func TestSecretsAreRedacted(t *testing.T) {
-	bin := collectorBin(t)
-	port, out := startSink(t, bin)
-	startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	bin := collectortest.Binary(t)
+	port, out := collectortest.StartSink(t, bin, "logs")
+	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	cmd := exec.Command("/bin/echo", marker, "--password=hunter2", "https://u:s3cr3t@host", "--token", "tok3n")

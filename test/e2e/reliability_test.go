@@ -3,33 +3,32 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
 
 // Backend outage and collector restart: records queued on disk while the
 // sink is down survive a restart of the collector and all arrive.
 func TestDurableAcrossOutageAndRestart(t *testing.T) {
-	bin := collectorBin(t)
-	sinkPort := freePort(t)
+	bin := collectortest.Binary(t)
+	sinkPort := collectortest.Port(t)
 	out := filepath.Join(t.TempDir(), "logs.json")
 	storage := t.TempDir()
 	env := func(cmd *exec.Cmd) {
 		cmd.Env = append(os.Environ(),
 			fmt.Sprintf("OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:%d", sinkPort), "EXECSNOOP_STORAGE_DIR="+storage)
 	}
-	source := startCollector(t, bin, "durable", "../../config/durable.yaml", env)
+	source := collectortest.Start(t, bin, "durable", "../../config/durable.yaml", env)
 
 	marker := fmt.Sprintf("durable-%d", time.Now().UnixNano())
 	const n = 20
@@ -40,14 +39,14 @@ func TestDurableAcrossOutageAndRestart(t *testing.T) {
 	}
 	// Let the batches reach the on-disk queue (drain 50ms + batch 200ms).
 	time.Sleep(time.Second)
-	source.stop(t)
-	startCollector(t, bin, "durable-restarted", "../../config/durable.yaml", env)
-	startCollector(t, bin, "sink", writeConfig(t, "sink", fmt.Sprintf(sinkConfig, sinkPort, out)))
+	source.Stop(t)
+	collectortest.Start(t, bin, "durable-restarted", "../../config/durable.yaml", env)
+	collectortest.Start(t, bin, "sink", collectortest.WriteConfig(t, "sink", collectortest.SinkConfig(sinkPort, out, "logs")))
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		seen := map[string]bool{}
-		for _, lr := range records(t, out) {
+		for _, lr := range collectortest.LogRecords(out) {
 			args, _ := attr(lr, "process.command_args").([]any)
 			if len(args) == 2 && strings.HasPrefix(fmt.Sprint(args[1]), marker+"-") {
 				seen[fmt.Sprint(args[1])] = true
@@ -63,49 +62,13 @@ func TestDurableAcrossOutageAndRestart(t *testing.T) {
 	}
 }
 
-// metric sums the values of a Prometheus metric family from the collector's
-// own telemetry endpoint.
-func metric(t *testing.T, port int, name string) float64 {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var total float64
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
-			total += v
-		}
-	}
-	return total
-}
-
-const telemetryConfig = `
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %d
-`
-
 // Overload: a stalled pipeline (the debug exporter blocks on a stdout
 // nobody reads) lets a one-page kernel buffer overflow during a storm. The
 // loss shows in the receiver's telemetry and in a warning, and records flow
 // again once the pipeline moves.
 func TestOverloadIsCountedAndRecovers(t *testing.T) {
-	bin := collectorBin(t)
-	metricsPort := freePort(t)
+	bin := collectortest.Binary(t)
+	metricsPort := collectortest.Port(t)
 	config := `
 receivers:
   execsnoop:
@@ -122,13 +85,13 @@ service:
     logs:
       receivers: [execsnoop]
       exporters: [debug]
-` + fmt.Sprintf(telemetryConfig, metricsPort)
+` + collectortest.TelemetryConfig(metricsPort)
 	stdout, stdoutWriter, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
-	c := startCollector(t, bin, "overloaded", writeConfig(t, "overload", config), func(cmd *exec.Cmd) {
+	c := collectortest.Start(t, bin, "overloaded", collectortest.WriteConfig(t, "overload", config), func(cmd *exec.Cmd) {
 		cmd.Stdout = stdoutWriter
 	})
 	stdoutWriter.Close()
@@ -137,18 +100,18 @@ service:
 	for i := range 300 {
 		_ = exec.Command("/bin/true", fmt.Sprint("storm-", i)).Run()
 	}
-	printed := new(syncBuffer)
+	printed := new(collectortest.SyncBuffer)
 	go func() { _, _ = io.Copy(printed, stdout) }()
 
 	deadline := time.Now().Add(15 * time.Second)
-	for metric(t, metricsPort, "otelcol_execsnoop_receiver_events_lost") == 0 {
+	for collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_events_lost") == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no lost events in the receiver's telemetry after the storm:\n%s", c.output)
+			t.Fatalf("no lost events in the receiver's telemetry after the storm:\n%s", c.Output)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if !strings.Contains(c.output.String(), "process events were lost in the kernel") {
-		t.Errorf("no warning about lost events in the log:\n%s", c.output)
+	if !strings.Contains(c.Output.String(), "process events were lost in the kernel") {
+		t.Errorf("no warning about lost events in the log:\n%s", c.Output)
 	}
 	marker := fmt.Sprintf("after-storm-%d", time.Now().UnixNano())
 	if err := exec.Command("/bin/true", marker).Run(); err != nil {
@@ -166,8 +129,8 @@ service:
 // A memory_limiter that refuses everything: the refusals are counted and the
 // collector keeps running.
 func TestRefusedByMemoryLimiterIsCounted(t *testing.T) {
-	bin := collectorBin(t)
-	metricsPort := freePort(t)
+	bin := collectortest.Binary(t)
+	metricsPort := collectortest.Port(t)
 	config := `
 receivers:
   execsnoop:
@@ -184,32 +147,32 @@ service:
       receivers: [execsnoop]
       processors: [memory_limiter]
       exporters: [debug]
-` + fmt.Sprintf(telemetryConfig, metricsPort)
-	c := startCollector(t, bin, "refusing", writeConfig(t, "refusing", config))
+` + collectortest.TelemetryConfig(metricsPort)
+	c := collectortest.Start(t, bin, "refusing", collectortest.WriteConfig(t, "refusing", config))
 	deadline := time.Now().Add(15 * time.Second)
-	for metric(t, metricsPort, "otelcol_execsnoop_receiver_records_refused") == 0 {
+	for collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_records_refused") == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no refused records counted:\n%s", c.output)
+			t.Fatalf("no refused records counted:\n%s", c.Output)
 		}
 		_ = exec.Command("/bin/true", "refused").Run()
 		time.Sleep(100 * time.Millisecond)
 	}
-	if metric(t, metricsPort, "otelcol_receiver_refused_log_records") == 0 {
+	if collectortest.Metric(metricsPort, "otelcol_receiver_refused_log_records") == 0 {
 		t.Error("ObsReport did not count the refusal")
 	}
 	select {
-	case <-c.exited:
-		t.Fatalf("the collector died: %v\n%s", c.err, c.output)
+	case <-c.Exited:
+		t.Fatalf("the collector died: %v\n%s", c.Err, c.Output)
 	default:
 	}
-	if !strings.Contains(c.output.String(), "the next consumer refused log records") {
-		t.Errorf("no warning about refused records:\n%s", c.output)
+	if !strings.Contains(c.Output.String(), "the next consumer refused log records") {
+		t.Errorf("no warning about refused records:\n%s", c.Output)
 	}
 }
 
 // Bad config fails start-up with the field's name; unknown keys are refused.
 func TestBadConfigIsRejected(t *testing.T) {
-	bin := collectorBin(t)
+	bin := collectortest.Binary(t)
 	for _, tc := range []struct{ receiver, want string }{
 		{"execsnoop:\n    buffer:\n      type: pipe", "buffer.type"},
 		{"execsnoop:\n    args:\n      max_bytes: 1000000", "args.max_bytes"},
@@ -218,7 +181,7 @@ func TestBadConfigIsRejected(t *testing.T) {
 		{"execsnoop:\n    buffers:\n      size: 4096", "buffers"},
 	} {
 		config := fmt.Sprintf("receivers:\n  %s\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [execsnoop]\n      exporters: [debug]\n", tc.receiver)
-		out, err := exec.Command(bin, "validate", "--config", writeConfig(t, "bad", config)).CombinedOutput()
+		out, err := exec.Command(bin, "validate", "--config", collectortest.WriteConfig(t, "bad", config)).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("config %q: err %v, output does not name %q:\n%s", tc.receiver, err, tc.want, out)
 		}
@@ -228,7 +191,7 @@ func TestBadConfigIsRejected(t *testing.T) {
 // Least privilege: CAP_BPF and CAP_PERFMON are enough for a non-root user;
 // without them start-up fails with one line that says what to grant.
 func TestLeastPrivilege(t *testing.T) {
-	bin := collectorBin(t)
+	bin := collectortest.Binary(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatal("setpriv (util-linux) is needed")
 	}
@@ -271,15 +234,15 @@ service:
 	}
 
 	withCaps := append(asNobody, "--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon", copyBin, "--config", config)
-	c := startCollector(t, "setpriv", "unprivileged", "", func(cmd *exec.Cmd) { cmd.Args = append([]string{"setpriv"}, withCaps...) })
+	c := collectortest.Start(t, "setpriv", "unprivileged", "", func(cmd *exec.Cmd) { cmd.Args = append([]string{"setpriv"}, withCaps...) })
 	marker := fmt.Sprintf("least-privilege-%d", time.Now().UnixNano())
 	if err := exec.Command("/bin/true", marker).Run(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(c.output.String(), marker) {
+	for !strings.Contains(c.Output.String(), marker) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no record as a user with CAP_BPF and CAP_PERFMON only:\n%s", c.output)
+			t.Fatalf("no record as a user with CAP_BPF and CAP_PERFMON only:\n%s", c.Output)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -288,10 +251,10 @@ service:
 // Shutdown under load: SIGTERM during a storm exits cleanly, flushes what
 // was read, and leaves none of the collector's BPF programs loaded.
 func TestShutdownUnderLoad(t *testing.T) {
-	bin := collectorBin(t)
-	port, out := startSink(t, bin)
-	source := startCollector(t, bin, "source", writeConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
-	progs := bpfProgramIDs(t, source.cmd.Process.Pid)
+	bin := collectortest.Binary(t)
+	port, out := collectortest.StartSink(t, bin, "logs")
+	source := collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	progs := bpfProgramIDs(t, source.Cmd.Process.Pid)
 	if len(progs) == 0 {
 		t.Fatal("the collector holds no BPF programs")
 	}
@@ -310,7 +273,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	source.stop(t)
+	source.Stop(t)
 	close(stop)
 	<-stormDone
 
@@ -330,7 +293,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for !containsRecord(records(t, out), "shutdown-storm-") {
+	for !containsRecord(collectortest.LogRecords(out), "shutdown-storm-") {
 		if time.Now().After(deadline) {
 			t.Fatal("no record of the storm reached the sink")
 		}

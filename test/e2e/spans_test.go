@@ -4,35 +4,14 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
-)
 
-const tracesSinkConfig = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-exporters:
-  file:
-    path: %s
-    flush_interval: 100ms
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [file]
-`
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+)
 
 const tracesSourceConfig = `
 receivers:
@@ -62,48 +41,15 @@ service:
       exporters: [otlp_grpc]
 `
 
-// spans parses the file exporter's traces output.
-func spans(t *testing.T, path string) []ptrace.Span {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []ptrace.Span
-	var um ptrace.JSONUnmarshaler
-	for line := range strings.Lines(string(raw)) {
-		traces, err := um.UnmarshalTraces([]byte(line))
-		if err != nil {
-			continue
-		}
-		for _, rs := range traces.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					out = append(out, s)
-				}
-			}
-		}
-	}
-	return out
-}
-
-func spanAttr(s ptrace.Span, key string) any {
-	v, ok := s.Attributes().Get(key)
-	if !ok {
-		return nil
-	}
-	return v.AsRaw()
-}
+func spanAttr(s ptrace.Span, key string) any { return collectortest.Attr(s.Attributes(), key) }
 
 // A shell script's process tree arrives as one trace: sh is the root with
 // status Error and exit code 3, true and sleep are its children.
 func TestProcessTreeAsOneTrace(t *testing.T) {
-	bin := collectorBin(t)
-	port := freePort(t)
-	out := filepath.Join(t.TempDir(), "traces.json")
-	startCollector(t, bin, "traces-sink", writeConfig(t, "sink", fmt.Sprintf(tracesSinkConfig, port, out)))
+	bin := collectortest.Binary(t)
+	port, out := collectortest.StartSink(t, bin, "traces")
 	marker := fmt.Sprintf("trace-%d", time.Now().UnixNano())
-	startCollector(t, bin, "traces-source", writeConfig(t, "source", fmt.Sprintf(tracesSourceConfig, marker, port)))
+	collectortest.Start(t, bin, "traces-source", collectortest.WriteConfig(t, "source", fmt.Sprintf(tracesSourceConfig, marker, port)))
 
 	// dash runs true and sleep as child processes (`true` alone is a builtin).
 	sh := exec.Command("/bin/sh", "-c", "/bin/true; sleep 0.2; exit 3", marker)
@@ -115,13 +61,13 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 	for {
 		children = nil
 		found := false
-		for _, s := range spans(t, out) {
+		for _, s := range collectortest.Spans(out) {
 			if spanAttr(s, "process.pid") == int64(sh.Process.Pid) {
 				root, found = s, true
 			}
 		}
 		if found {
-			for _, s := range spans(t, out) {
+			for _, s := range collectortest.Spans(out) {
 				if s.TraceID() == root.TraceID() && s.SpanID() != root.SpanID() {
 					children = append(children, s)
 				}
