@@ -38,6 +38,10 @@ type TracesConfig struct {
 	// MaxOpenSpans caps the processes tracked at once; past it the oldest
 	// open span is dropped (and counted).
 	MaxOpenSpans int `mapstructure:"max_open_spans"`
+	// AdoptRunning opens spans at start-up for the processes already
+	// running (read from /proc), so that children of a shell started
+	// before the collector join that shell's trace.
+	AdoptRunning bool `mapstructure:"adopt_running"`
 }
 
 // RedactionConfig masks secrets in argv (and in the body built from it).

@@ -101,10 +101,26 @@ func (r *execsnoopReceiver) start() error {
 	if spans {
 		out.spans = newSpanBatch(mapper, r.set.BuildInfo.Version)
 		out.tracker = newSpanTracker(mapper, &r.cfg.Traces)
+		if r.cfg.Traces.AdoptRunning {
+			r.adoptRunning(out)
+		}
 	}
 	r.done = make(chan struct{})
 	go r.run(out)
 	return nil
+}
+
+// adoptRunning opens spans for the processes already running. The probe is
+// attached first, so a process that exits meanwhile still ends its span.
+func (r *execsnoopReceiver) adoptRunning(out *outputs) {
+	boot, err := bootTime("/proc")
+	if err != nil {
+		r.set.Logger.Warn("cannot adopt running processes: /proc/uptime is unreadable", zap.Error(err))
+		return
+	}
+	now := time.Now()
+	n := out.tracker.adopt(runningProcesses("/proc", boot), func(s ptrace.Span) { out.spans.add(s, "", now) })
+	r.set.Logger.Info("adopted running processes into traces", zap.Int("spans", n))
 }
 
 // outputs are what the reading goroutine builds from events.

@@ -5,6 +5,7 @@ package execsnoopreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
@@ -193,4 +195,47 @@ func TestLostEventsAreCounted(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return counterValue(tt, "otelcol_execsnoop.receiver.events.lost") > 0
 	}, 10*time.Second, 50*time.Millisecond)
+}
+
+// A shell started before the receiver is adopted from /proc, and the
+// processes it starts afterwards join its trace.
+func TestAdoptRunningProcesses(t *testing.T) {
+	marker := fmt.Sprintf("adopt-%d", time.Now().UnixNano())
+	sh := exec.Command("/bin/sh", "-c", "sleep 0.5; /bin/true child", marker)
+	require.NoError(t, sh.Start())
+
+	cfg := testConfig()
+	cfg.Traces.Roots = []string{"sh -c *" + marker}
+	cfg.Traces.AdoptRunning = true
+	traces := new(consumertest.TracesSink)
+	collectortest.RequireRoot(t)
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	set := metadatatest.NewSettings(tt)
+	rcv, err := NewFactory().CreateTraces(context.Background(), set, cfg, traces)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	_ = sh.Wait()
+
+	root, child := ptrace.NewSpan(), ptrace.NewSpan()
+	require.Eventually(t, func() bool {
+		for _, td := range traces.AllTraces() {
+			for _, rs := range td.ResourceSpans().All() {
+				for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+					switch pid, _ := s.Attributes().Get(procattr.ProcessPID); {
+					case pid.Int() == int64(sh.Process.Pid):
+						s.CopyTo(root)
+					case s.Name() == "true":
+						s.CopyTo(child)
+					}
+				}
+			}
+		}
+		return root.Name() != "" && child.Name() != "" && root.SpanID() == child.ParentSpanID()
+	}, 10*time.Second, 50*time.Millisecond, "the adopted shell's child did not join its trace")
+	adopted, _ := root.Attributes().Get(spanAdopted)
+	assert.True(t, adopted.Bool())
+	assert.Equal(t, root.TraceID(), child.TraceID())
+	assert.True(t, root.StartTimestamp() <= child.StartTimestamp())
 }
