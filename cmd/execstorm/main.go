@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,13 +20,18 @@ func main() {
 	count := flag.Int("n", 10000, "execs in all")
 	program := flag.String("program", "/bin/true", "the program each exec runs")
 	marker := flag.String("marker", fmt.Sprintf("storm-%d", time.Now().UnixNano()), "prefix of each exec's marker argument (MARKER-I)")
+	syscalls := flag.Int("syscalls", 0, "instead of a storm, time this many getppid(2) calls: the cost every syscall pays while a tracer hooks syscall exits")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX]\n\n"+
+		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX] | -syscalls N\n\n"+
 			"Runs PATH N times from W workers, as PATH PREFIX-I, and prints one JSON line:\n"+
 			"{\"execs\":N,\"failed\":F,\"seconds\":S,\"rate\":R,\"marker\":PREFIX}\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *syscalls > 0 {
+		timeSyscalls(*syscalls)
+		return
+	}
 	if *workers < 1 || *count < 1 {
 		fmt.Fprintln(os.Stderr, "execstorm: -workers and -n must be at least 1")
 		os.Exit(2)
@@ -56,6 +62,18 @@ func main() {
 	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"execs": *count, "failed": failed.Load(), "seconds": elapsed,
 		"rate": float64(*count) / elapsed, "marker": *marker,
+	})
+}
+
+func timeSyscalls(n int) {
+	runtime.LockOSThread()
+	start := time.Now()
+	for range n {
+		syscall.Getppid()
+	}
+	elapsed := time.Since(start)
+	_ = json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"syscalls": n, "ns_per_syscall": float64(elapsed.Nanoseconds()) / float64(n),
 	})
 }
 

@@ -47,9 +47,9 @@ type result struct {
 	lost           string
 	cpuPer1000     float64 // tracer user+sys ms per 1000 execs
 	peakRSSMiB     float64
-	p99LatencyMs   float64 // exec to reader, collector only; NaN elsewhere
+	p99LatencyMs   float64 // exec to reader, collector only
 	hasLatency     bool
-	tracerFailures string
+	syscallNs      float64 // getppid(2) while the tracer runs
 }
 
 func main() {
@@ -68,7 +68,7 @@ func main() {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		check(err)
 		base := storm(n, "baseline")
-		results = append(results, result{tracer: "none", workers: n, rate: base.rate, captured: -1, lost: "-"})
+		results = append(results, result{tracer: "none", workers: n, rate: base.rate, captured: -1, lost: "-", syscallNs: syscallCost()})
 		progress("%d workers, no tracer: %.0f execs/s", n, base.rate)
 		for _, t := range tracers(tmp) {
 			if !strings.Contains(t.name, *only) {
@@ -93,11 +93,18 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-// cleanup undoes what main changed on the host; fail runs it too.
-var cleanup = func() {}
+// cleanup undoes what main changed on the host; fail runs it too, after
+// stopping the tracers still running.
+var (
+	cleanup = func() {}
+	running = map[*exec.Cmd]bool{}
+)
 
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	for cmd := range running {
+		_ = cmd.Process.Kill()
+	}
 	cleanup()
 	os.Exit(1)
 }
@@ -167,8 +174,10 @@ type tracer struct {
 func tracers(tmp string) []tracer {
 	list := []tracer{{"libbpf-tools execsnoop", func(w int) result { return libbpfTools(tmp, w) }}}
 	for _, tr := range []string{"ringbuf", "perf"} {
-		list = append(list, tracer{"execsnoop --json (" + tr + ")", func(w int) result { return cliJSON(tmp, tr, w) }})
+		list = append(list, tracer{"execsnoop --json (" + tr + ")", func(w int) result { return cliJSON(tmp, tr, w, false) }})
 	}
+	// -x adds the syscall-exit hook that sees failed execs.
+	list = append(list, tracer{"execsnoop -x --json (ringbuf)", func(w int) result { return cliJSON(tmp, "ringbuf", w, true) }})
 	// The otlp exporter's default compression is gzip; snappy costs a
 	// fraction of its CPU and is what an agent sending to a gateway
 	// collector would pick.
@@ -182,6 +191,7 @@ func tracers(tmp string) []tracer {
 // started runs a tracer process and waits until its output says it is ready.
 func started(cmd *exec.Cmd, ready func() bool) {
 	check(cmd.Start())
+	running[cmd] = true
 	deadline := time.Now().Add(30 * time.Second)
 	for !ready() {
 		if time.Now().After(deadline) {
@@ -200,7 +210,20 @@ func measure(pid, workers int, name string) (stormResult, float64) {
 	return s, cpuSeconds(pid) - cpu0
 }
 
+// syscallCost times getppid(2): what every syscall on the host pays while
+// a tracer hooks syscall exits (failed execs are only seen there).
+func syscallCost() float64 {
+	out, err := exec.Command(filepath.Join(*binDir, "execstorm"), "-syscalls", "3000000").Output()
+	check(err)
+	var r struct {
+		NsPerSyscall float64 `json:"ns_per_syscall"`
+	}
+	check(json.Unmarshal(out, &r))
+	return r.NsPerSyscall
+}
+
 func stop(cmd *exec.Cmd) {
+	delete(running, cmd)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -244,6 +267,7 @@ func libbpfTools(tmp string, workers int) result {
 	started(cmd, fileContains(out, "PCOMM"))
 	s, cpu := measure(cmd.Process.Pid, workers, "libbpf")
 	rss := peakRSSMiB(cmd.Process.Pid)
+	sys := syscallCost()
 	stop(cmd)
 	lost := 0
 	raw, _ := os.ReadFile(errOut)
@@ -252,7 +276,7 @@ func libbpfTools(tmp string, workers int) result {
 		lost += n
 	}
 	return result{tracer: "libbpf-tools execsnoop", rate: s.rate, captured: countMarker(out, s.marker),
-		lost: strconv.Itoa(lost), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss}
+		lost: strconv.Itoa(lost), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
 }
 
 func create(path string) *os.File {
@@ -261,21 +285,27 @@ func create(path string) *os.File {
 	return f
 }
 
-func cliJSON(tmp, transport string, workers int) result {
+func cliJSON(tmp, transport string, workers int, failed bool) result {
 	out, errOut := filepath.Join(tmp, "cli.out"), filepath.Join(tmp, "cli.err")
-	cmd := exec.Command(filepath.Join(*binDir, "execsnoop"), "--json", "--buffer", transport)
+	args := []string{"--json", "--buffer", transport}
+	name := "execsnoop --json (" + transport + ")"
+	if failed {
+		args, name = append(args, "-x"), "execsnoop -x --json ("+transport+")"
+	}
+	cmd := exec.Command(filepath.Join(*binDir, "execsnoop"), args...)
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(errOut, "tracing"))
 	s, cpu := measure(cmd.Process.Pid, workers, "cli")
 	rss := peakRSSMiB(cmd.Process.Pid)
+	sys := syscallCost()
 	stop(cmd)
 	lost := "?"
 	raw, _ := os.ReadFile(errOut)
 	if m := regexp.MustCompile(`(\d+) lost`).FindSubmatch(raw); m != nil {
 		lost = string(m[1])
 	}
-	return result{tracer: "execsnoop --json (" + transport + ")", rate: s.rate, captured: countMarker(out, s.marker),
-		lost: lost, cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss}
+	return result{tracer: name, rate: s.rate, captured: countMarker(out, s.marker),
+		lost: lost, cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
 }
 
 func freePort() int {
@@ -322,12 +352,13 @@ service:%s
 	s, cpu := measure(source.Process.Pid, workers, "otelcol")
 	rss := peakRSSMiB(source.Process.Pid)
 	lost := collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
+	sys := syscallCost()
 	stop(source)
 	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
 	captured, p99 := sinkRecords(sinkOut, s.marker)
 	return result{tracer: name, rate: s.rate, captured: captured,
 		lost: strconv.Itoa(int(lost)), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss,
-		p99LatencyMs: p99, hasLatency: true}
+		p99LatencyMs: p99, hasLatency: true, syscallNs: sys}
 }
 
 func writeFile(dir, name, content string) string {
@@ -359,19 +390,19 @@ func render(results []result) string {
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s).\n\n",
 		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
-	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		if r.tracer == "none" {
-			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - |\n", r.workers, r.rate)
+			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - | %.0f |\n", r.workers, r.rate, r.syscallNs)
 			continue
 		}
 		latency := "-"
 		if r.hasLatency {
 			latency = fmt.Sprintf("%.0f", r.p99LatencyMs)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s |\n",
-			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s | %.0f |\n",
+			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency, r.syscallNs)
 	}
 	return b.String()
 }
