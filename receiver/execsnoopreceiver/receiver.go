@@ -214,7 +214,7 @@ func (r *execsnoopReceiver) refused(count int, err error) {
 	r.telemetry.ExecsnoopReceiverRecordsRefused.Add(context.Background(), int64(count))
 	r.refusedSince += int64(count)
 	if time.Since(r.lastRefuseWarn) >= warnEvery {
-		r.set.Logger.Warn("the next consumer refused log records; they are dropped",
+		r.set.Logger.Warn("the next consumer refused log records or spans; they are dropped",
 			zap.Int64("dropped_since_last_warning", r.refusedSince), zap.Error(err))
 		r.lastRefuseWarn = time.Now()
 		r.refusedSince = 0

@@ -67,20 +67,33 @@ func main() {
 	for _, w := range strings.Split(*workers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		check(err)
-		base := storm(n, "baseline")
-		results = append(results, result{tracer: "none", workers: n, rate: base.rate, captured: -1, lost: "-", syscallNs: syscallCost()})
-		progress("%d workers, no tracer: %.0f execs/s", n, base.rate)
+		// The machine's own rate drifts by several percent over minutes, so
+		// each tracer's storm runs between two storms without a tracer and
+		// is compared with their mean.
+		before := storm(n, "baseline").rate
+		baselines := []float64{before}
+		noneRow := len(results)
+		results = append(results, result{tracer: "none", workers: n, captured: -1, lost: "-", syscallNs: syscallCost()})
 		for _, t := range tracers(tmp) {
 			if !strings.Contains(t.name, *only) {
 				continue
 			}
 			r := t.run(n)
+			after := storm(n, "baseline").rate
+			baselines = append(baselines, after)
 			r.workers = n
-			r.slowdown = 100 * (1 - r.rate/base.rate)
-			progress("%d workers, %s: %.0f execs/s, %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
-				n, r.tracer, r.rate, r.captured, *execs, r.lost, r.cpuPer1000)
+			r.slowdown = 100 * (1 - r.rate/((before+after)/2))
+			before = after
+			progress("%d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
+				n, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000)
 			results = append(results, r)
 		}
+		var sum float64
+		for _, b := range baselines {
+			sum += b
+		}
+		results[noneRow].rate = sum / float64(len(baselines))
+		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
 	}
 	table := render(results)
 	fmt.Print(table)
@@ -388,7 +401,9 @@ func render(results []result) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	uname, _ := exec.Command("uname", "-r").Output()
-	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s).\n\n",
+	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s). "+
+		"Slowdown: against the mean of the storms without a tracer run just before and after. "+
+		"getppid ns: one syscall's cost on the host while the tracer runs.\n\n",
 		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
 	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")

@@ -165,7 +165,7 @@ service:
 		t.Fatalf("the collector died: %v\n%s", c.Err, c.Output)
 	default:
 	}
-	if !strings.Contains(c.Output.String(), "the next consumer refused log records") {
+	if !strings.Contains(c.Output.String(), "the next consumer refused log records or spans") {
 		t.Errorf("no warning about refused records:\n%s", c.Output)
 	}
 }
