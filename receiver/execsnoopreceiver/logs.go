@@ -8,57 +8,38 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
-	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
 )
 
-// logBatch collects log records into one ResourceLogs per container, so
-// that processors such as k8s_attributes see container.id on the resource.
+// logBatch collects log records, one ResourceLogs per container.
 type logBatch struct {
-	mapper       *procattr.Mapper
-	scopeVersion string
-
-	logs        plog.Logs
-	byContainer map[string]plog.LogRecordSlice
-	count       int
-	started     time.Time
+	containerBatch[plog.LogRecordSlice]
+	mapper *procattr.Mapper
+	logs   plog.Logs
 }
 
 func newLogBatch(mapper *procattr.Mapper, scopeVersion string) *logBatch {
-	b := &logBatch{mapper: mapper, scopeVersion: scopeVersion, byContainer: make(map[string]plog.LogRecordSlice)}
-	b.reset()
+	b := &logBatch{mapper: mapper, logs: plog.NewLogs()}
+	b.containerBatch = containerBatch[plog.LogRecordSlice]{
+		scopeVersion: scopeVersion,
+		byContainer:  make(map[string]plog.LogRecordSlice),
+		appendResource: func() (pcommon.Resource, pcommon.InstrumentationScope, plog.LogRecordSlice) {
+			rl := b.logs.ResourceLogs().AppendEmpty()
+			sl := rl.ScopeLogs().AppendEmpty()
+			return rl.Resource(), sl.Scope(), sl.LogRecords()
+		},
+	}
 	return b
 }
 
-func (b *logBatch) reset() {
-	b.logs = plog.NewLogs()
-	clear(b.byContainer)
-	b.count = 0
-}
-
 func (b *logBatch) add(ev *bpf.Event, observed time.Time) {
-	if b.count == 0 {
-		b.started = observed
-	}
-	containerID := b.mapper.ContainerID(ev)
-	records, ok := b.byContainer[containerID]
-	if !ok {
-		rl := b.logs.ResourceLogs().AppendEmpty()
-		if containerID != "" {
-			rl.Resource().Attributes().PutStr(procattr.ContainerID, containerID)
-		}
-		sl := rl.ScopeLogs().AppendEmpty()
-		sl.Scope().SetName(metadata.ScopeName)
-		sl.Scope().SetVersion(b.scopeVersion)
-		records = sl.LogRecords()
-		b.byContainer[containerID] = records
-	}
+	records := b.slot(b.mapper.ContainerID(ev), observed)
 	toLogRecord(ev, observed, b.mapper, records.AppendEmpty())
-	b.count++
 }
 
 // take hands over the collected logs and starts a new batch.
 func (b *logBatch) take() plog.Logs {
 	logs := b.logs
+	b.logs = plog.NewLogs()
 	b.reset()
 	return logs
 }

@@ -99,7 +99,7 @@ func (r *execsnoopReceiver) start() error {
 		out.logs = newLogBatch(mapper, r.set.BuildInfo.Version)
 	}
 	if spans {
-		out.spans = newSpanBatch(mapper, r.set.BuildInfo.Version)
+		out.spans = newSpanBatch(r.set.BuildInfo.Version)
 		out.tracker = newSpanTracker(mapper, &r.cfg.Traces)
 		if r.cfg.Traces.AdoptRunning {
 			r.adoptRunning(out)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
-	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
 )
 
 // Span attributes and event names of process spans.
@@ -220,49 +219,35 @@ func (t *spanTracker) spanID() pcommon.SpanID {
 	return id
 }
 
-// spanBatch collects ended spans into one ResourceSpans per container.
+// spanBatch collects ended spans, one ResourceSpans per container.
 type spanBatch struct {
-	mapper       *procattr.Mapper
-	scopeVersion string
-
-	traces      ptrace.Traces
-	byContainer map[string]ptrace.SpanSlice
-	count       int
-	started     time.Time
+	containerBatch[ptrace.SpanSlice]
+	traces ptrace.Traces
 }
 
-func newSpanBatch(mapper *procattr.Mapper, scopeVersion string) *spanBatch {
-	b := &spanBatch{mapper: mapper, scopeVersion: scopeVersion, byContainer: make(map[string]ptrace.SpanSlice)}
-	b.take()
+func newSpanBatch(scopeVersion string) *spanBatch {
+	b := &spanBatch{traces: ptrace.NewTraces()}
+	b.containerBatch = containerBatch[ptrace.SpanSlice]{
+		scopeVersion: scopeVersion,
+		byContainer:  make(map[string]ptrace.SpanSlice),
+		appendResource: func() (pcommon.Resource, pcommon.InstrumentationScope, ptrace.SpanSlice) {
+			rs := b.traces.ResourceSpans().AppendEmpty()
+			ss := rs.ScopeSpans().AppendEmpty()
+			return rs.Resource(), ss.Scope(), ss.Spans()
+		},
+	}
 	return b
 }
 
 // add moves an ended span into the batch; containerID is that of the
 // process's last event.
 func (b *spanBatch) add(span ptrace.Span, containerID string, now time.Time) {
-	if b.count == 0 {
-		b.started = now
-	}
-	spans, ok := b.byContainer[containerID]
-	if !ok {
-		rs := b.traces.ResourceSpans().AppendEmpty()
-		if containerID != "" {
-			rs.Resource().Attributes().PutStr(procattr.ContainerID, containerID)
-		}
-		ss := rs.ScopeSpans().AppendEmpty()
-		ss.Scope().SetName(metadata.ScopeName)
-		ss.Scope().SetVersion(b.scopeVersion)
-		spans = ss.Spans()
-		b.byContainer[containerID] = spans
-	}
-	span.MoveTo(spans.AppendEmpty())
-	b.count++
+	span.MoveTo(b.slot(containerID, now).AppendEmpty())
 }
 
 func (b *spanBatch) take() ptrace.Traces {
 	traces := b.traces
 	b.traces = ptrace.NewTraces()
-	clear(b.byContainer)
-	b.count = 0
+	b.reset()
 	return traces
 }

@@ -39,17 +39,17 @@ var (
 )
 
 type result struct {
-	tracer         string
-	workers        int
-	rate           float64
-	slowdown       float64 // vs the same run's no-tracer storm, percent
-	captured       int
-	lost           string
-	cpuPer1000     float64 // tracer user+sys ms per 1000 execs
-	peakRSSMiB     float64
-	p99LatencyMs   float64 // exec to reader, collector only
-	hasLatency     bool
-	syscallNs      float64 // getppid(2) while the tracer runs
+	tracer       string
+	workers      int
+	rate         float64
+	slowdown     float64 // vs the same run's no-tracer storm, percent
+	captured     int
+	lost         string
+	cpuPer1000   float64 // tracer user+sys ms per 1000 execs
+	peakRSSMiB   float64
+	p99LatencyMs float64 // exec to reader, collector only
+	hasLatency   bool
+	syscallNs    float64 // getppid(2) while the tracer runs
 }
 
 func main() {

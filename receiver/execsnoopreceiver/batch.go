@@ -1,0 +1,49 @@
+package execsnoopreceiver // import "github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
+)
+
+// containerBatch is what the log and span batches share: one slice of
+// records per container, under a resource that carries container.id (so
+// that processors such as k8s_attributes can associate pods), plus the
+// batch's size and age. S is the record slice type.
+type containerBatch[S any] struct {
+	scopeVersion string
+	// appendResource adds a resource with one scope to the batch's data
+	// and returns them with the scope's record slice.
+	appendResource func() (pcommon.Resource, pcommon.InstrumentationScope, S)
+
+	byContainer map[string]S
+	count       int
+	started     time.Time
+}
+
+// slot counts one more record and returns the slice it goes into.
+func (b *containerBatch[S]) slot(containerID string, now time.Time) S {
+	if b.count == 0 {
+		b.started = now
+	}
+	b.count++
+	if records, ok := b.byContainer[containerID]; ok {
+		return records
+	}
+	resource, scope, records := b.appendResource()
+	if containerID != "" {
+		resource.Attributes().PutStr(procattr.ContainerID, containerID)
+	}
+	scope.SetName(metadata.ScopeName)
+	scope.SetVersion(b.scopeVersion)
+	b.byContainer[containerID] = records
+	return records
+}
+
+func (b *containerBatch[S]) reset() {
+	clear(b.byContainer)
+	b.count = 0
+}
