@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,9 +30,6 @@ import (
 const (
 	// shutdownTimeout bounds flushing the OTLP export at exit.
 	shutdownTimeout = 5 * time.Second
-	// drainGrace is how long a stop request waits for the kernel buffer to
-	// drain before the probe is closed regardless.
-	drainGrace = time.Second
 	// lostWarnEvery rate-limits the lost-events warning.
 	lostWarnEvery = time.Second
 	// maxTrackedPIDs bounds the set of pids -l matched (for their exits).
@@ -138,32 +134,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "execsnoop: tracing execs (%s buffer, %d bytes)... Hit Ctrl-C to end.\n",
 		probe.Transport(), bufferSize(cfg.opts))
 
-	// A signal asks the loop to stop at the next batch boundary, so that the
-	// events already in the kernel buffer are still reported; the probe is
-	// closed regardless after drainGrace, or at once on a second signal.
-	var stopping atomic.Bool
+	// The first signal stops the probe: it detaches, and what the kernel
+	// buffer still holds is read and reported before Read ends; a second
+	// signal closes it at once.
 	loopDone := make(chan struct{})
 	var watcher sync.WaitGroup
 	watcher.Go(func() {
-		select {
-		case <-sigs:
-		case <-loopDone:
-			return
+		for _, stop := range []func() error{probe.Stop, probe.Close} {
+			select {
+			case <-sigs:
+				_ = stop()
+			case <-loopDone:
+				return
+			}
 		}
-		stopping.Store(true)
-		grace := time.NewTimer(drainGrace)
-		defer grace.Stop()
-		select {
-		case <-sigs:
-		case <-grace.C:
-		case <-loopDone:
-			return
-		}
-		probe.Close()
 	})
 
 	l := loop{cfg: cfg, probe: probe, out: out, printer: printer, otlp: exporter, stderr: stderr}
-	status := l.run(&stopping)
+	status := l.run()
 	close(loopDone)
 	watcher.Wait()
 	probe.Close()
@@ -213,7 +201,7 @@ type loop struct {
 	lostAt   time.Time
 }
 
-func (l *loop) run(stopping *atomic.Bool) int {
+func (l *loop) run() int {
 	var ev bpf.Event
 	if l.cfg.line != "" {
 		l.matched = make(map[uint32]struct{})
@@ -241,9 +229,6 @@ func (l *loop) run(stopping *atomic.Bool) int {
 				return 1
 			}
 			l.warnLost(l.probe.Stats(), false)
-			if stopping.Load() {
-				return l.finish()
-			}
 		case errors.Is(err, bpf.ErrClosed):
 			return l.finish()
 		default:
