@@ -238,12 +238,16 @@ func TestFailedExecs(t *testing.T) {
 	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	noFormat := filepath.Join(dir, "no-format") // executable, but neither ELF nor #!
+	if err := os.WriteFile(noFormat, []byte("\x00\x01 not a program"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	missing := filepath.Join(dir, "missing")
 	forEachTransport(t, func(t *testing.T, r *recorder) {
 		for _, tc := range []struct {
 			path   string
 			retval int32
-		}{{missing, -int32(unix.ENOENT)}, {notExecutable, -int32(unix.EACCES)}} {
+		}{{missing, -int32(unix.ENOENT)}, {notExecutable, -int32(unix.EACCES)}, {noFormat, -int32(unix.ENOEXEC)}} {
 			if err := exec.Command(tc.path, "arg one", "").Run(); err == nil {
 				t.Fatalf("%s ran", tc.path)
 			}
