@@ -556,3 +556,34 @@ func TestOTLP(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Without CAP_BPF and CAP_PERFMON the CLI says what to grant, on one line,
+// and exits 1.
+func TestMissingPrivileges(t *testing.T) {
+	collectortest.RequireRoot(t) // to drop to an unprivileged user
+	// The binary sits in a private temporary directory; run a copy the
+	// unprivileged user can reach.
+	dir, err := os.MkdirTemp("", "execsnoop-noprivs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "execsnoop")
+	if out, err := exec.Command("cp", binary, bin).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin)
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+		t.Errorf("as uid 65534: %v, want exit status 1", err)
+	}
+	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "needs CAP_BPF and CAP_PERFMON") {
+		t.Errorf("stderr %q, want one line that names the capabilities", s)
+	}
+}
