@@ -59,9 +59,9 @@ const (
 	ArgsEscaped    = "execsnoop.args.escaped"       // non-UTF-8 arguments were escaped (\xNN, \\)
 )
 
-// MaxAttributes bounds how many attributes Attributes emits for one event,
-// so that sinks can size their storage once.
-const MaxAttributes = 20
+// MaxAttributes is how many attributes Attributes emits for one event at
+// most (an exec with every flag set), so that sinks can size storage once.
+const MaxAttributes = 21
 
 // Event names.
 const (
