@@ -37,8 +37,9 @@ func TestDurableAcrossOutageAndRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let the batches reach the on-disk queue (drain 50ms + batch 200ms).
-	time.Sleep(time.Second)
+	// Let the batches reach the on-disk queue: drain (50ms), the receiver's
+	// batch (200ms) and the batch processor (200ms), with room for a busy CI.
+	time.Sleep(2 * time.Second)
 	source.Stop(t)
 	collectortest.Start(t, bin, "durable-restarted", "../../config/durable.yaml", env)
 	collectortest.Start(t, bin, "sink", collectortest.WriteConfig(t, "sink", collectortest.SinkConfig(sinkPort, out, "logs")))
