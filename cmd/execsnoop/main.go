@@ -89,6 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.json || cfg.otlp {
 		if root, err := cgroup.V2Root(); err == nil {
 			mapper.Cgroups = cgroup.NewResolver(root)
+			defer mapper.Cgroups.Close()
 		}
 		if !cfg.noRedact {
 			// parseFlags compiled the patterns once already.

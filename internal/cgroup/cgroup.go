@@ -30,8 +30,10 @@ func V2Root() (string, error) {
 
 // Resolver maps cgroup v2 ids (the inode numbers of cgroup directories) to
 // paths relative to the hierarchy's root, as /proc/PID/cgroup shows them.
-// It walks the hierarchy on a miss, at most once per rescanEvery, so an id
-// of a cgroup created since the last walk costs one walk, not one per event.
+// A new id is opened by its file handle (exact and immediate, so a new
+// container's first exec is attributed; needs CAP_DAC_READ_SEARCH, which
+// root has); failing that, the hierarchy is walked, at most once per
+// rescanEvery, so an unknown id costs one walk, not one per event.
 type Resolver struct {
 	root        string
 	rescanEvery time.Duration
@@ -39,7 +41,11 @@ type Resolver struct {
 	mu       sync.Mutex
 	paths    map[uint64]string
 	lastScan time.Time
+	handles  handleOpener
 }
+
+// maxPaths bounds the cache; ids of removed cgroups would pile up otherwise.
+const maxPaths = 1 << 16
 
 // NewResolver returns a resolver for the hierarchy mounted at root.
 func NewResolver(root string) *Resolver {
@@ -54,11 +60,25 @@ func (r *Resolver) Path(id uint64) string {
 	if p, ok := r.paths[id]; ok {
 		return p
 	}
+	if len(r.paths) >= maxPaths {
+		clear(r.paths)
+	}
+	if p, ok := r.handles.path(r.root, id); ok {
+		r.paths[id] = p
+		return p
+	}
 	if time.Since(r.lastScan) < r.rescanEvery {
 		return ""
 	}
 	r.scan()
 	return r.paths[id]
+}
+
+// Close releases the file descriptor the handle lookups use.
+func (r *Resolver) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.handles.close()
 }
 
 func (r *Resolver) scan() {

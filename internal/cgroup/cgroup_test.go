@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -65,5 +66,36 @@ func TestResolverHost(t *testing.T) {
 	}
 	if got := NewResolver(root).Path(st.Ino); got != "/" {
 		t.Fatalf("root cgroup resolved to %q", got)
+	}
+}
+
+// A cgroup created after the last walk resolves at once, by its handle.
+func TestResolverFindsNewCgroupAtOnce(t *testing.T) {
+	root, err := V2Root()
+	if err != nil {
+		t.Skip(err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("creating cgroups and opening them by handle needs root")
+	}
+	r := NewResolver(root)
+	defer r.Close()
+	var st syscall.Stat_t
+	if err := syscall.Stat(root, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Path(st.Ino); got != "/" {
+		t.Fatalf("root resolved to %q", got)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("execsnoop-resolver-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Path(st.Ino), "/"+filepath.Base(dir); got != want {
+		t.Fatalf("new cgroup resolved to %q, want %q", got, want)
 	}
 }

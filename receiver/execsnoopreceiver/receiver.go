@@ -135,6 +135,9 @@ type outputs struct {
 // is full or old enough.
 func (r *execsnoopReceiver) run(out *outputs) {
 	defer close(r.done)
+	if out.mapper.Cgroups != nil {
+		defer out.mapper.Cgroups.Close()
+	}
 	var ev bpf.Event
 	for {
 		err := r.probe.Read(&ev)

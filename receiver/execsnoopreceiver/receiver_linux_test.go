@@ -4,10 +4,12 @@ package execsnoopreceiver
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
@@ -238,4 +241,48 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	assert.True(t, adopted.Bool())
 	assert.Equal(t, root.TraceID(), child.TraceID())
 	assert.True(t, root.StartTimestamp() <= child.StartTimestamp())
+}
+
+// A process in a real cgroup named like a Docker container's gets that
+// container.id on its resource and the cgroup path as an attribute.
+func TestContainerIDFromARealCgroup(t *testing.T) {
+	collectortest.RequireRoot(t)
+	root, err := cgroup.V2Root()
+	require.NoError(t, err)
+	sink := new(consumertest.LogsSink)
+	startReceiver(t, testConfig(), sink)
+	// The receiver has resolved cgroups already when the container appears,
+	// as on a busy host: its first exec must be attributed all the same.
+	before := exec.Command("/bin/true", "before-the-container")
+	require.NoError(t, before.Run())
+	findRecord(t, sink, procattr.EventExec, before.Process.Pid)
+
+	marker := fmt.Sprintf("in-container-%d", time.Now().UnixNano())
+	id := fmt.Sprintf("%x", sha256.Sum256([]byte(marker))) // 64 hex digits, like a container id
+	dir := filepath.Join(root, "docker-"+id+".scope")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	t.Cleanup(func() {
+		// The exited process leaves the cgroup asynchronously.
+		assert.Eventually(t, func() bool { return os.Remove(dir) == nil }, 5*time.Second, 20*time.Millisecond)
+	})
+	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec /bin/true "$2"`, "sh", dir, marker)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	require.Eventually(t, func() bool {
+		for _, logs := range sink.AllLogs() {
+			for _, rl := range logs.ResourceLogs().All() {
+				for _, lr := range rl.ScopeLogs().At(0).LogRecords().All() {
+					args, _ := attr(lr, procattr.ProcessCommandArgs).([]any)
+					if !slices.Equal(args, []any{"/bin/true", marker}) { // not the sh that moved itself
+						continue
+					}
+					cid, _ := rl.Resource().Attributes().Get(procattr.ContainerID)
+					return assert.Equal(t, id, cid.Str()) &&
+						assert.Equal(t, "0::/docker-"+id+".scope", attr(lr, procattr.ProcessLinuxCgroup))
+				}
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
 }
