@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
@@ -31,7 +32,8 @@ func TestMain(m *testing.M) {
 	case "execveat":
 		os.Exit(execveatTrue())
 	case "":
-		os.Exit(m.Run())
+		// Close must leave no reader goroutine behind.
+		goleak.VerifyTestMain(m)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
