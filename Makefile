@@ -20,7 +20,13 @@ all: build
 # unshare). `deps` installs the missing ones (as root, from Debian).
 DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools util-linux
 deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do 		dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); 	if [ -n "$$missing" ]; then 		echo "installing" $$missing; 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing </dev/null; 	fi
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing </dev/null; \
+	fi
 print-deps:
 	@echo $(DEBIAN_PACKAGES)
 
