@@ -99,15 +99,6 @@ func assertShellSplits(t *testing.T, line string, want []string) {
 	}
 }
 
-// mapSink is procattr's own view of the attributes, to compare with.
-type mapSink map[string]any
-
-func (m mapSink) Str(k, v string)            { m[k] = v }
-func (m mapSink) Int(k string, v int64)      { m[k] = v }
-func (m mapSink) Double(k string, v float64) { m[k] = v }
-func (m mapSink) Bool(k string, v bool)      { m[k] = v }
-func (m mapSink) Strs(k string, v []string)  { m[k] = slices.Clone(v) }
-
 func TestJSONEqualsTheMapping(t *testing.T) {
 	mapper := &procattr.Mapper{}
 	failed := execEvent()
@@ -137,7 +128,7 @@ func TestJSONEqualsTheMapping(t *testing.T) {
 			got.Severity != procattr.SeverityOf(ev).Text || got.Body != mapper.Body(ev) || got.Resource != nil {
 			t.Errorf("record %+v", got)
 		}
-		want := mapSink{}
+		want := procattr.MapSink{}
 		mapper.Attributes(ev, want)
 		if len(got.Attributes) != len(want) {
 			t.Errorf("attributes %v, want %v", got.Attributes, want)
@@ -182,7 +173,7 @@ func TestOTLPAttributesEqualTheMapping(t *testing.T) {
 	ev.Args = []string{"/bin/sh", "-c", "x\xff\xfey"}
 	var kv kvSink
 	mapper.Attributes(ev, &kv)
-	want := mapSink{}
+	want := procattr.MapSink{}
 	mapper.Attributes(ev, want)
 	if len(kv) != len(want) {
 		t.Fatalf("%d attributes, want %d", len(kv), len(want))

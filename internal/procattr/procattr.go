@@ -79,6 +79,16 @@ type Sink interface {
 	Strs(key string, values []string)
 }
 
+// MapSink collects attributes into a map with their Go types (string
+// slices copied): procattr's own view, for comparing an output format with.
+type MapSink map[string]any
+
+func (m MapSink) Str(k, v string)            { m[k] = v }
+func (m MapSink) Int(k string, v int64)      { m[k] = v }
+func (m MapSink) Double(k string, v float64) { m[k] = v }
+func (m MapSink) Bool(k string, v bool)      { m[k] = v }
+func (m MapSink) Strs(k string, v []string)  { m[k] = slices.Clone(v) }
+
 // Severity levels, as numbered by the OpenTelemetry log data model.
 type Severity struct {
 	Number int32

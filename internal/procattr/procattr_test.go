@@ -13,15 +13,6 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
-// mapSink records attributes for the tests.
-type mapSink map[string]any
-
-func (m mapSink) Str(k, v string)            { m[k] = v }
-func (m mapSink) Int(k string, v int64)      { m[k] = v }
-func (m mapSink) Double(k string, v float64) { m[k] = v }
-func (m mapSink) Bool(k string, v bool)      { m[k] = v }
-func (m mapSink) Strs(k string, v []string)  { m[k] = slices.Clone(v) }
-
 func TestQuoteArgsRoundTripsThroughAShell(t *testing.T) {
 	args := []string{"plain", "", "with space", "it's", `back\slash`, "line\nbreak", "tab\there",
 		"ünïcødé ✓", "\xff\xfe raw", "$HOME", "*", "a=b", "--flag=x", "\x01\x7f"}
@@ -45,9 +36,9 @@ func TestExecAttributes(t *testing.T) {
 	ev := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 10, PPID: 1, UID: 1000, GID: 100, Comm: "ls",
 		Filename: "/usr/bin/ls", Args: []string{"ls", "-l", ""}, Argc: 3, Syscall: bpf.SyscallExecve,
 		LoginUID: 1000, Time: start}
-	got := mapSink{}
+	got := MapSink{}
 	(&Mapper{}).Attributes(ev, got)
-	want := mapSink{
+	want := MapSink{
 		ProcessPID: int64(10), ProcessParentPID: int64(1), ProcessUserID: int64(1000), GroupID: int64(100),
 		ThreadID: int64(10), ThreadName: "ls", ProcessExecutablePath: "/usr/bin/ls", ProcessExecutableName: "ls",
 		ProcessCommand: "ls", ProcessCommandArgs: []string{"ls", "-l", ""}, ProcessArgsCount: int64(3),
@@ -59,7 +50,7 @@ func TestExecAttributes(t *testing.T) {
 	}
 
 	ev.Retval, ev.Args, ev.Argc, ev.ArgsTruncated, ev.LoginUID = -2, []string{"nope"}, 1, true, ^uint32(0)
-	got = mapSink{}
+	got = MapSink{}
 	(&Mapper{}).Attributes(ev, got)
 	if got[ErrorType] != "ENOENT" || got[ExecRetval] != int64(-2) || got[ArgsTruncated] != true || got[LoginUID] != nil {
 		t.Errorf("failed exec attributes %v", got)
@@ -72,7 +63,7 @@ func TestExecAttributes(t *testing.T) {
 func TestExitAttributes(t *testing.T) {
 	exited := &bpf.Event{Kind: bpf.KindExit, PID: 10, PPID: 1, Comm: "sleep", ExitCode: 3 << 8,
 		StartTime: start, Time: start.Add(1200 * time.Millisecond)}
-	got := mapSink{}
+	got := MapSink{}
 	(&Mapper{}).Attributes(exited, got)
 	if got[ProcessExitCode] != int64(3) || got[ExitStatus] != int64(3) || got[Lifetime] != 1.2 ||
 		got[ProcessCreationTime] != "2026-11-25T10:00:00Z" || got[ProcessExitTime] != "2026-11-25T10:00:01.2Z" {
@@ -83,7 +74,7 @@ func TestExitAttributes(t *testing.T) {
 	}
 	killed := *exited
 	killed.ExitCode = 9 | 0x80
-	got = mapSink{}
+	got = MapSink{}
 	(&Mapper{}).Attributes(&killed, got)
 	if got[ProcessExitCode] != int64(137) || got[ExitSignal] != "SIGKILL" || got[CoreDumped] != true || got[ExitStatus] != nil {
 		t.Errorf("killed attributes %v", got)
@@ -93,7 +84,7 @@ func TestExitAttributes(t *testing.T) {
 	}
 }
 
-func assertAttrs(t *testing.T, got, want mapSink) {
+func assertAttrs(t *testing.T, got, want MapSink) {
 	t.Helper()
 	for k, v := range want {
 		if !equal(got[k], v) {
@@ -124,7 +115,7 @@ func TestRedaction(t *testing.T) {
 	m := &Mapper{Redactor: r}
 	ev := &bpf.Event{Kind: bpf.KindExec, Filename: "/usr/bin/tool",
 		Args: []string{"tool", "--password=hunter2", "https://u:secret@host"}}
-	got := mapSink{}
+	got := MapSink{}
 	m.Attributes(ev, got)
 	if !slices.Equal(got[ProcessCommandArgs].([]string), []string{"tool", "--password=****", "https://u:****@host"}) || got[ArgsRedacted] != true {
 		t.Errorf("redacted attributes %v", got)
@@ -165,7 +156,7 @@ func FuzzAttributes(f *testing.F) {
 	m := &Mapper{Redactor: r}
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		ev := &bpf.Event{Kind: bpf.KindExec, Filename: a, Comm: b, Args: []string{a, b, c}, Argc: 3}
-		got := mapSink{}
+		got := MapSink{}
 		m.Attributes(ev, got)
 		_ = m.Body(ev)
 		args := got[ProcessCommandArgs].([]string)

@@ -20,27 +20,29 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
 
-const sourceConfig = `
-receivers:
-  execsnoop:
-processors:
-  batch:
-    timeout: 200ms
-exporters:
-  otlp_grpc:
-    endpoint: 127.0.0.1:%d
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [execsnoop]
-      processors: [batch]
-      exporters: [otlp_grpc]
-`
+// sourceConfig is the collector under test: execsnoop (receiver: its
+// settings as YAML lines under it) -> [resource setting service.name, when
+// service is not ""] -> batch -> otlp_grpc to the sink's port, with one
+// pipeline per signal.
+func sourceConfig(port int, receiver, service string, signals ...string) string {
+	var b strings.Builder
+	b.WriteString("receivers:\n  execsnoop:\n")
+	for line := range strings.Lines(receiver) {
+		b.WriteString("    " + line)
+	}
+	b.WriteString("\nprocessors:\n  batch:\n    timeout: 200ms\n")
+	chain := "[batch]"
+	if service != "" {
+		fmt.Fprintf(&b, "  resource:\n    attributes:\n      - {key: service.name, value: %s, action: upsert}\n", service)
+		chain = "[resource, batch]"
+	}
+	fmt.Fprintf(&b, "exporters:\n  otlp_grpc:\n    endpoint: 127.0.0.1:%d\n    tls:\n      insecure: true\n", port)
+	b.WriteString("service:\n  telemetry:\n    metrics:\n      level: none\n  pipelines:\n")
+	for _, signal := range signals {
+		fmt.Fprintf(&b, "    %s:\n      receivers: [execsnoop]\n      processors: %s\n      exporters: [otlp_grpc]\n", signal, chain)
+	}
+	return b.String()
+}
 
 func attr(lr plog.LogRecord, key string) any { return collectortest.Attr(lr.Attributes(), key) }
 
@@ -67,7 +69,7 @@ func hasArg(lr plog.LogRecord, arg string) bool {
 func TestExecAndExitReachTheSink(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "logs")
-	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", sourceConfig(port, "", "", "logs")))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	// $0 of the shell is the marker, so the record can be found.
@@ -135,7 +137,7 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 func TestSecretsAreRedacted(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "logs")
-	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", sourceConfig(port, "", "", "logs")))
 
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	cmd := exec.Command("/bin/echo", marker, "--password=hunter2", "https://u:s3cr3t@host", "--token", "tok3n")

@@ -51,37 +51,6 @@ exporters:
     trace_storage: mem
 `
 
-// The source names its service, as a deployment would with the resource
-// processor, so that Jaeger lists it.
-const jaegerSourceConfig = `
-receivers:
-  execsnoop:
-    traces:
-      roots: ["sh -c *%s*"]
-processors:
-  resource:
-    attributes:
-      - key: service.name
-        value: execsnoop-e2e
-        action: upsert
-  batch:
-    timeout: 200ms
-exporters:
-  otlp_grpc:
-    endpoint: 127.0.0.1:%d
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    traces:
-      receivers: [execsnoop]
-      processors: [resource, batch]
-      exporters: [otlp_grpc]
-`
-
 // jaegerBin is bin/jaeger (built by `make jaeger`), or $JAEGER_BIN.
 func jaegerBin(t *testing.T) string {
 	bin := os.Getenv("JAEGER_BIN")
@@ -126,8 +95,11 @@ func TestProcessTreeInJaeger(t *testing.T) {
 		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
 		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })
 	marker := fmt.Sprintf("jaeger-%d", time.Now().UnixNano())
+	// The source names its service, as a deployment would with the resource
+	// processor, so that Jaeger lists it.
 	collectortest.Start(t, bin, "traces-source",
-		collectortest.WriteConfig(t, "source", fmt.Sprintf(jaegerSourceConfig, marker, otlpPort)))
+		collectortest.WriteConfig(t, "source", sourceConfig(otlpPort, `traces: {roots: ["sh -c *`+marker+`*"]}`,
+			"execsnoop-e2e", "traces")))
 
 	sh := exec.Command("/bin/sh", "-c", "/bin/true; sleep 0.2; exit 3", marker)
 	_ = sh.Run()

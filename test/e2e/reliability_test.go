@@ -254,7 +254,7 @@ service:
 func TestShutdownUnderLoad(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "logs")
-	source := collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", fmt.Sprintf(sourceConfig, port)))
+	source := collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", sourceConfig(port, "", "", "logs")))
 	progs := bpfProgramIDs(t, source.Cmd.Process.Pid)
 	if len(progs) == 0 {
 		t.Fatal("the collector holds no BPF programs")

@@ -13,34 +13,6 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
 
-const tracesSourceConfig = `
-receivers:
-  execsnoop:
-    traces:
-      roots: ["sh -c *%s*"]
-processors:
-  batch:
-    timeout: 200ms
-exporters:
-  otlp_grpc:
-    endpoint: 127.0.0.1:%d
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [execsnoop]
-      processors: [batch]
-      exporters: [otlp_grpc]
-    traces:
-      receivers: [execsnoop]
-      processors: [batch]
-      exporters: [otlp_grpc]
-`
-
 func spanAttr(s ptrace.Span, key string) any { return collectortest.Attr(s.Attributes(), key) }
 
 // A shell script's process tree arrives as one trace: sh is the root with
@@ -49,7 +21,7 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "traces")
 	marker := fmt.Sprintf("trace-%d", time.Now().UnixNano())
-	collectortest.Start(t, bin, "traces-source", collectortest.WriteConfig(t, "source", fmt.Sprintf(tracesSourceConfig, marker, port)))
+	collectortest.Start(t, bin, "traces-source", collectortest.WriteConfig(t, "source", sourceConfig(port, `traces: {roots: ["sh -c *`+marker+`*"]}`, "", "logs", "traces")))
 
 	// dash runs true and sleep as child processes (`true` alone is a builtin).
 	sh := exec.Command("/bin/sh", "-c", "/bin/true; sleep 0.2; exit 3", marker)
