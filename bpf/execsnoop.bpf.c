@@ -2,8 +2,11 @@
 
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Reports every exec (successful or failed), process exit and, on request,
- * process fork. Attach points are BTF tracepoints (tp_btf): they need no
- * tracefs, no kprobes and no fentry, which some kernels refuse. */
+ * process fork. Attach points are BTF tracepoints (tp_btf), which need no
+ * tracefs and no kprobes, plus, where the kernel allows fexit, an fexit on
+ * bprm_execve for failed execs. Loads on Linux 5.10 and later: no bpf_loop
+ * (5.17), and bpf_task_pt_regs (5.15) with bpf_get_current_task_btf (5.11)
+ * only behind a CO-RE check. */
 
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,6 +20,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
+/* x86_64's kernel stack (PAGE_SIZE << 2, Debian's kernels have no KASAN);
+ * the user registers sit at its top. Only used before bpf_task_pt_regs. */
+#define KERNEL_STACK_SIZE (4096 << 2)
 #else
 #error "execsnoop.bpf.c: add the exec syscall numbers of this architecture"
 #endif
@@ -154,6 +160,19 @@ static __always_inline void output(void *ctx, void *data, __u64 size, __u32 lost
 		count_stat(lost_stat);
 }
 
+/* The current task's user registers, saved at syscall entry: which syscall
+ * ran and, for a failed exec, where its argv is. */
+static __always_inline struct pt_regs *current_user_regs(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	void *stack = BPF_CORE_READ(task, stack);
+	if (!stack)
+		return NULL;
+	return (struct pt_regs *)(stack + KERNEL_STACK_SIZE) - 1;
+}
+
 static __always_inline struct exec_scratch *exec_scratch_slot(void)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -215,7 +234,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 
 	/* After a successful execveat the saved syscall number reads as execve
 	 * (seen on 6.18), but an fd-relative execveat leaves bprm->fdpath set. */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct pt_regs *regs = current_user_regs();
 	__u64 nr = regs ? BPF_CORE_READ(regs, orig_ax) : 0;
 	bool fd_relative = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath);
 	s->event.syscall = nr == NR_EXECVEAT || fd_relative ? EXEC_SYSCALL_EXECVEAT :
@@ -241,67 +260,60 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	return 0;
 }
 
-struct argv_walk {
-	struct exec_scratch *s;
-	const char *const *argv;
-	__u32 budget;
-	__u32 off;
-	__u32 argc;
-};
-
-/* One bpf_loop step: copies argument i while the budget lasts, and counts
- * it either way so that argc is the real count. */
-static long read_failed_exec_arg(__u32 i, void *ctx)
+/* One step of the argv walk: copies argument i while the budget lasts, and
+ * counts it either way so that argc is the real count. Returns 1 to stop.
+ * The walk's state (argc, args_size) lives in the scratch map, whose values
+ * the verifier does not track: every iteration looks the same to it, so a
+ * bounded loop of ARGS_COUNT_LIMIT steps verifies in linear time, on
+ * kernels without bpf_loop too. */
+static __always_inline int read_failed_exec_arg(struct exec_scratch *s, const char *const *argv, __u32 i,
+						__u32 budget)
 {
-	struct argv_walk *w = ctx;
 	const char *arg = NULL;
 
-	if (bpf_probe_read_user(&arg, sizeof(arg), &w->argv[i & (ARGS_COUNT_LIMIT - 1)]) < 0) {
-		w->s->event.flags |= EXEC_ARGS_UNREADABLE;
+	if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i & (ARGS_COUNT_LIMIT - 1)]) < 0) {
+		s->event.flags |= EXEC_ARGS_UNREADABLE;
 		return 1;
 	}
 	if (!arg)
 		return 1;
-	w->argc++;
-	if (w->off >= w->budget) {
-		w->s->event.flags |= EXEC_ARGS_TRUNCATED;
+	s->event.argc++;
+	__u32 off = s->event.args_size;
+	if (off >= budget) {
+		s->event.flags |= EXEC_ARGS_TRUNCATED;
 		return 0;
 	}
-	__u32 off = w->off;
-	__u32 room = w->budget - off;
+	__u32 room = budget - off;
 	if (room > ARGS_SIZE_LIMIT)
 		room = ARGS_SIZE_LIMIT;
-	long n = bpf_probe_read_user_str(&w->s->data[off & (ARGS_SIZE_LIMIT - 1)], room, arg);
+	long n = bpf_probe_read_user_str(&s->data[off & (ARGS_SIZE_LIMIT - 1)], room, arg);
 	if (n < 0) {
-		w->s->event.flags |= EXEC_ARGS_UNREADABLE;
+		s->event.flags |= EXEC_ARGS_UNREADABLE;
 		return 1;
 	}
 	/* An argument that filled the rest of the budget may have been cut. */
 	if (n == room)
-		w->s->event.flags |= EXEC_ARGS_TRUNCATED;
-	w->off = off + n;
+		s->event.flags |= EXEC_ARGS_TRUNCATED;
+	s->event.args_size = off + n;
 	return 0;
 }
 
 /* A failed exec returns to the caller with its memory intact, so argv is
  * read argument by argument from the caller's pointers, still in the
  * syscall's saved registers. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
+static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, long ret)
 {
-	if (ret >= 0)
-		return 0;
-	__u64 nr = SYSCALL_NR(regs);
+	__u64 nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr != NR_EXECVE && nr != NR_EXECVEAT)
-		return 0;
+		return;
 
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	if (!wanted(task, (__u32)uid_gid))
-		return 0;
+		return;
 	struct exec_scratch *s = exec_scratch_slot();
 	if (!s)
-		return 0;
+		return;
 
 	const char *filename;
 	const char *const *argv;
@@ -320,15 +332,52 @@ int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.flags = 0;
 
-	struct argv_walk walk = {.s = s, .argv = argv, .budget = bounded_args_budget()};
-	if (argv)
-		bpf_loop(ARGS_COUNT_LIMIT, read_failed_exec_arg, &walk, 0);
-	if (walk.argc == ARGS_COUNT_LIMIT)
+	__u32 budget = bounded_args_budget();
+	s->event.argc = 0;
+	s->event.args_size = 0;
+	if (argv) {
+		for (__u32 i = 0; i < ARGS_COUNT_LIMIT; i++) {
+			if (read_failed_exec_arg(s, argv, i, budget))
+				break;
+		}
+	}
+	if (s->event.argc == ARGS_COUNT_LIMIT)
 		s->event.flags |= EXEC_ARGS_TRUNCATED;
-	s->event.argc = walk.argc;
-	s->event.args_size = walk.off > walk.budget ? walk.budget : walk.off;
+	if (s->event.args_size > budget)
+		s->event.args_size = budget;
 
 	finish_exec(ctx, s, filename, true);
+}
+
+/* Failed execs seen at every syscall's exit: works on every kernel, but
+ * every syscall on the host pays for the hook. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
+{
+	if (ret < 0)
+		report_failed_exec(ctx, regs, ret);
+	return 0;
+}
+
+/* Failed execs seen where an exec fails, so that other syscalls pay
+ * nothing. bprm_execve opens and loads the new image: the errors that
+ * happen before it (copying argv: E2BIG, EFAULT, ENOMEM) are not seen
+ * here. Its prototype lost three arguments in 6.7; the loader picks the
+ * program that matches the kernel's BTF. */
+SEC("fexit/bprm_execve")
+int BPF_PROG(handle_exec_failure_fexit, struct linux_binprm *bprm, int ret)
+{
+	if (ret < 0)
+		report_failed_exec(ctx, current_user_regs(), ret);
+	return 0;
+}
+
+SEC("fexit/bprm_execve")
+int BPF_PROG(handle_exec_failure_fexit_4args, struct linux_binprm *bprm, int fd, struct filename *filename,
+	     int flags, int ret)
+{
+	if (ret < 0)
+		report_failed_exec(ctx, current_user_regs(), ret);
 	return 0;
 }
 

@@ -25,6 +25,21 @@ const (
 	FailedExecsOnly    FailedExecs = "only"    // failed execs only
 )
 
+// FailedExecHook says where failed execs are caught.
+type FailedExecHook string
+
+const (
+	// HookAuto uses fexit where the kernel allows it, else sys_exit.
+	HookAuto FailedExecHook = "auto"
+	// HookFexit hooks the exec path itself (fexit on bprm_execve): other
+	// syscalls pay nothing, but errors raised before the new image is
+	// opened (E2BIG, EFAULT while copying argv) are not seen.
+	HookFexit FailedExecHook = "fexit"
+	// HookSysExit hooks every syscall's exit: every failure is seen, and
+	// every syscall on the host pays for the hook.
+	HookSysExit FailedExecHook = "sys_exit"
+)
+
 // The defaults and bounds of Options, one place for each.
 const (
 	DefaultBufferSize  = 8 << 20
@@ -48,6 +63,8 @@ type Options struct {
 	// MaxArgs caps the number of arguments kept of one exec.
 	MaxArgs     int
 	FailedExecs FailedExecs
+	// FailedExecHook picks how failed execs are caught (auto by default).
+	FailedExecHook FailedExecHook
 	// Exits and Forks turn on exit and fork events.
 	Exits bool
 	Forks bool
@@ -80,6 +97,9 @@ func (o Options) withDefaults() Options {
 	if o.FailedExecs == "" {
 		o.FailedExecs = FailedExecsInclude
 	}
+	if o.FailedExecHook == "" {
+		o.FailedExecHook = HookAuto
+	}
 	if o.DrainPeriod == 0 {
 		o.DrainPeriod = DefaultDrainPeriod
 	}
@@ -108,6 +128,11 @@ func (o Options) Validate() error {
 	case FailedExecsInclude, FailedExecsExclude, FailedExecsOnly:
 	default:
 		errs = append(errs, fmt.Errorf("failed execs %q: must be include, exclude or only", o.FailedExecs))
+	}
+	switch o.FailedExecHook {
+	case HookAuto, HookFexit, HookSysExit:
+	default:
+		errs = append(errs, fmt.Errorf("failed exec hook %q: must be auto, fexit or sys_exit", o.FailedExecHook))
 	}
 	if o.DrainPeriod < 0 || o.DrainPeriod > MaxDrainPeriod {
 		errs = append(errs, fmt.Errorf("drain period %s: must be between 0 and %s", o.DrainPeriod, MaxDrainPeriod))

@@ -24,7 +24,11 @@ import (
 type Probe struct {
 	opts      Options
 	transport Transport
-	objs      execsnoopObjects
+	report    KernelReport
+	objs      probeObjects
+	failProg  *ebpf.Program        // the failed-exec program, when loaded
+	maps      map[string]*ebpf.Map // by name, for loading programs against them
+	rest      *ebpf.Collection     // what objs does not hold (.rodata)
 	links     []link.Link
 	records   recordSource
 	decoder   *decoder
@@ -50,6 +54,25 @@ type Probe struct {
 	finalStats Stats
 }
 
+// probeObjects are the maps and the programs that every kernel loads; the
+// failed-exec program is chosen per kernel (attachFailedExecHook).
+type probeObjects struct {
+	execsnoopMaps
+	HandleExec *ebpf.Program `ebpf:"handle_exec"`
+	HandleExit *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork *ebpf.Program `ebpf:"handle_fork"`
+}
+
+func (o *probeObjects) Close() error {
+	errs := []error{o.execsnoopMaps.Close()}
+	for _, prog := range []*ebpf.Program{o.HandleExec, o.HandleExit, o.HandleFork} {
+		if prog != nil {
+			errs = append(errs, prog.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // recordSource hides the two transports behind one reading loop.
 type recordSource interface {
 	// next returns the next raw record, or the number of records the
@@ -69,9 +92,6 @@ func Open(opts Options) (_ *Probe, err error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	if err := checkKernel(); err != nil {
-		return nil, err
-	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, explain(fmt.Errorf("raising the locked-memory limit: %w", err))
 	}
@@ -109,9 +129,14 @@ func Open(opts Options) (_ *Probe, err error) {
 		}
 	}
 
+	kernel, err := inspectKernel()
+	if err != nil {
+		return nil, err
+	}
 	p := &Probe{opts: opts, transport: transport}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		return nil, explain(fmt.Errorf("loading the BPF program: %w", err))
+	p.report = KernelReport{Kernel: kernel.release, Transport: transport, UserRegs: kernel.userRegs()}
+	if err := p.load(spec, kernel); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -122,14 +147,9 @@ func Open(opts Options) (_ *Probe, err error) {
 		return nil, err
 	}
 
-	progs := []*ebpf.Program{p.objs.HandleExec}
-	if failedOnly {
-		progs = nil
-	}
-	// The failure hook runs on every syscall exit of the host; leave it
-	// out when failed execs are not wanted.
-	if opts.FailedExecs != FailedExecsExclude {
-		progs = append(progs, p.objs.HandleExecFailure)
+	var progs []*ebpf.Program
+	if !failedOnly {
+		progs = append(progs, p.objs.HandleExec)
 	}
 	if opts.Exits {
 		progs = append(progs, p.objs.HandleExit)
@@ -140,9 +160,16 @@ func Open(opts Options) (_ *Probe, err error) {
 	for _, prog := range progs {
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
-			return nil, explain(fmt.Errorf("attaching %s: %w", prog, err))
+			return nil, explainKernel(kernel, fmt.Errorf("attaching %s: %w", prog, err))
 		}
 		p.links = append(p.links, l)
+	}
+	// The failure hook comes last: under auto, a refused fexit falls back
+	// to sys_exit.
+	if opts.FailedExecs != FailedExecsExclude {
+		if err := p.attachFailedExecHook(spec, kernel); err != nil {
+			return nil, err
+		}
 	}
 
 	if transport == TransportRingbuf {
@@ -188,6 +215,9 @@ func (p *Probe) setFilters() error {
 
 // Transport is the transport in use (auto resolved).
 func (p *Probe) Transport() Transport { return p.transport }
+
+// KernelReport says what Open chose for this kernel; log it once.
+func (p *Probe) KernelReport() KernelReport { return p.report }
 
 // Read fills ev with the next event. It blocks until an event arrives or
 // the drain period ends with the buffer empty (ErrDrained), and returns
@@ -323,6 +353,12 @@ func (p *Probe) Close() error {
 		p.closed = true
 		p.statsMu.Unlock()
 		errs = append(errs, p.objs.Close())
+		if p.failProg != nil {
+			errs = append(errs, p.failProg.Close())
+		}
+		if p.rest != nil {
+			p.rest.Close()
+		}
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
@@ -345,14 +381,6 @@ func resolveTransport(t Transport) (Transport, error) {
 	}
 }
 
-func checkKernel() error {
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return errors.New("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): " +
-			"execsnoop needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8+; standard on current distributions)")
-	}
-	return nil
-}
-
 // explain turns the errno of a failed BPF operation into what to do.
 func explain(err error) error {
 	switch {
@@ -360,7 +388,7 @@ func explain(err error) error {
 		return fmt.Errorf("loading BPF needs CAP_BPF and CAP_PERFMON (and CAP_SYS_RESOURCE on kernels before 5.11): "+
 			"run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep BINARY (%w)", err)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
-		return fmt.Errorf("%w: this kernel lacks a BPF feature execsnoop needs (BTF tracepoints, Linux 5.8+)", err)
+		return fmt.Errorf("%w: this kernel lacks a BPF feature execsnoop needs (BTF tracepoints, Linux %s+)", err, OldestKernel)
 	}
 	return err
 }

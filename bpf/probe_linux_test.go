@@ -544,3 +544,58 @@ func TestStopDrainsTheBuffer(t *testing.T) {
 		})
 	}
 }
+
+// Each failed-exec hook this kernel accepts reports the same failed execs,
+// with the exact argv; auto picks fexit exactly when the kernel takes it.
+func TestFailedExecHooks(t *testing.T) {
+	collectortest.RequireRoot(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	many := []string{"a b", "", "x\ny", "\xff", "ünï"}
+	for i := range 300 {
+		many = append(many, fmt.Sprint("arg", i))
+	}
+	many = append(many, "")
+	fexitOK := false
+	for _, hook := range []FailedExecHook{HookFexit, HookSysExit} {
+		t.Run(string(hook), func(t *testing.T) {
+			p, err := Open(Options{FailedExecs: FailedExecsOnly, FailedExecHook: hook, ArgsSize: MaxArgsSize})
+			if hook == HookFexit && err != nil {
+				if !strings.Contains(err.Error(), "use the sys_exit failed-exec hook") {
+					t.Fatalf("fexit refused without saying what to do: %v", err)
+				}
+				t.Skipf("this kernel refuses fexit (make test-kernels runs this on kernels that take it): %v", err)
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			p.Close()
+			if hook == HookFexit {
+				fexitOK = true
+			}
+			r := startRecorder(t, Options{FailedExecs: FailedExecsOnly, FailedExecHook: hook, ArgsSize: MaxArgsSize})
+			if got := r.probe.KernelReport().FailedExecHook; got != hook {
+				t.Fatalf("report says hook %q, want %q", got, hook)
+			}
+			if err := exec.Command(missing, many...).Run(); err == nil {
+				t.Fatal("a missing program ran")
+			}
+			ev := r.waitFor(t, "failed exec", failedExecOf(missing))
+			want := append([]string{missing}, many...)
+			if ev.Retval != -int32(unix.ENOENT) || ev.Syscall != SyscallExecve || ev.ArgsTruncated ||
+				!slices.Equal(ev.Args, want) || int(ev.Argc) != len(want) {
+				t.Errorf("retval %d syscall %s truncated %v argc %d args %q, want ENOENT execve, %q",
+					ev.Retval, ev.Syscall, ev.ArgsTruncated, ev.Argc, ev.Args, want)
+			}
+		})
+	}
+	r := startRecorder(t, Options{})
+	want := HookSysExit
+	if fexitOK {
+		want = HookFexit
+	}
+	report := r.probe.KernelReport()
+	t.Logf("auto: %s", report)
+	if report.FailedExecHook != want || report.Kernel == "" || report.Transport != TransportRingbuf {
+		t.Errorf("auto chose %+v, want hook %s on the ring buffer", report, want)
+	}
+}

@@ -12,9 +12,10 @@ type Probe struct{}
 
 var errUnsupported = errors.New("execsnoop is only supported on Linux (amd64), not " + runtime.GOOS + "/" + runtime.GOARCH)
 
-func Open(Options) (*Probe, error)  { return nil, errUnsupported }
-func (*Probe) Read(*Event) error    { return errUnsupported }
-func (*Probe) Stats() Stats         { return Stats{} }
-func (*Probe) Transport() Transport { return "" }
-func (*Probe) Stop() error          { return nil }
-func (*Probe) Close() error         { return nil }
+func Open(Options) (*Probe, error)        { return nil, errUnsupported }
+func (*Probe) Read(*Event) error          { return errUnsupported }
+func (*Probe) Stats() Stats               { return Stats{} }
+func (*Probe) Transport() Transport       { return "" }
+func (*Probe) KernelReport() KernelReport { return KernelReport{} }
+func (*Probe) Stop() error                { return nil }
+func (*Probe) Close() error               { return nil }

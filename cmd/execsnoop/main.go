@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,6 +50,8 @@ type config struct {
 
 	json  bool
 	quiet bool
+
+	probeReport bool // --probe-report: print what this kernel supports, then exit
 
 	otlp         bool
 	otlpEndpoint string
@@ -114,6 +117,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	if cfg.probeReport {
+		return printProbeReport(probe, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "execsnoop: %s\n", probe.KernelReport())
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var printer eventWriter
@@ -348,6 +355,15 @@ Options:
       --exits              also report process exits
       --buffer TYPE        kernel-to-user transport: auto, ringbuf (Linux 5.8+)
                            or perf (default auto)
+      --failed-exec-hook HOOK
+                           how -x catches failed execs: fexit (only the exec
+                           path pays; errors before the new image is opened,
+                           such as E2BIG, are not seen), sys_exit (every
+                           syscall's exit: sees every failure, costs every
+                           syscall) or auto: fexit where the kernel allows it
+                           (default auto)
+      --probe-report       load the probe with -x and --exits, print what this
+                           kernel supports as one JSON line, and exit
       --buffer-size BYTES  buffer size, for perf the total over all CPUs
                            (default %d); raise it when events are lost
       --json               print one JSON object per event and line instead of
@@ -437,6 +453,9 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	boolVar(&cfg.otlp, "otlp")
 	boolVar(&cfg.otlpInsecure, "otlp-insecure")
 	boolVar(&cfg.noRedact, "no-redact")
+	boolVar(&cfg.probeReport, "probe-report")
+	var hook string
+	stringVar(&hook, string(bpf.HookAuto), "failed-exec-hook")
 	fs.Func("redact", "", func(s string) error {
 		cfg.redactPatterns = append(cfg.redactPatterns, s)
 		return nil
@@ -489,9 +508,10 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	}
 
 	cfg.opts.Transport = bpf.Transport(transport)
-	cfg.opts.Exits = exits
+	cfg.opts.FailedExecHook = bpf.FailedExecHook(hook)
+	cfg.opts.Exits = exits || cfg.probeReport
 	cfg.opts.FailedExecs = bpf.FailedExecsExclude
-	if fails {
+	if fails || cfg.probeReport {
 		cfg.opts.FailedExecs = bpf.FailedExecsInclude
 	}
 	cfg.opts.ExcludeTree = uint32(os.Getpid())
@@ -545,4 +565,23 @@ func expandShortFlags(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// printProbeReport prints what Open chose for this kernel as one JSON line
+// (the kernel matrix in make test-kernels reads it) and closes the probe.
+func printProbeReport(probe *bpf.Probe, stdout, stderr io.Writer) int {
+	report := probe.KernelReport()
+	if err := probe.Close(); err != nil {
+		fmt.Fprintf(stderr, "execsnoop: closing the probe: %s\n", oneLine(err))
+		return 1
+	}
+	line, err := json.Marshal(report)
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "%s\n", line)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "execsnoop: writing the report: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
 }

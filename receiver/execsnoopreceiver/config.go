@@ -18,6 +18,9 @@ type Config struct {
 	Args   ArgsConfig   `mapstructure:"args"`
 	// FailedExecs selects execs by outcome: include (default), exclude or only.
 	FailedExecs string `mapstructure:"failed_execs"`
+	// FailedExecHook is how failed execs are caught: auto (default: fexit
+	// where the kernel allows it, else sys_exit), fexit or sys_exit.
+	FailedExecHook string `mapstructure:"failed_exec_hook"`
 	// Exits turns on a record for every process exit.
 	Exits     bool            `mapstructure:"exits"`
 	Filters   FiltersConfig   `mapstructure:"filters"`
@@ -104,13 +107,14 @@ func createDefaultConfig() *Config {
 			Size:        bpf.DefaultBufferSize,
 			DrainPeriod: bpf.DefaultDrainPeriod,
 		},
-		Args:        ArgsConfig{MaxBytes: bpf.DefaultArgsSize, MaxCount: bpf.DefaultMaxArgs},
-		FailedExecs: string(bpf.FailedExecsInclude),
-		Exits:       true,
-		Filters:     FiltersConfig{ExcludeSelf: true},
-		Redaction:   RedactionConfig{Enabled: true},
-		Batch:       BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
-		Traces:      TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans},
+		Args:           ArgsConfig{MaxBytes: bpf.DefaultArgsSize, MaxCount: bpf.DefaultMaxArgs},
+		FailedExecs:    string(bpf.FailedExecsInclude),
+		FailedExecHook: string(bpf.HookAuto),
+		Exits:          true,
+		Filters:        FiltersConfig{ExcludeSelf: true},
+		Redaction:      RedactionConfig{Enabled: true},
+		Batch:          BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
+		Traces:         TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans},
 	}
 }
 
@@ -143,6 +147,11 @@ func (c *Config) Validate() error {
 	case bpf.FailedExecsInclude, bpf.FailedExecsExclude, bpf.FailedExecsOnly:
 	default:
 		bad("failed_execs", "%q is not include, exclude or only", c.FailedExecs)
+	}
+	switch bpf.FailedExecHook(c.FailedExecHook) {
+	case bpf.HookAuto, bpf.HookFexit, bpf.HookSysExit:
+	default:
+		bad("failed_exec_hook", "%q is not auto, fexit or sys_exit", c.FailedExecHook)
 	}
 	if c.Filters.Cgroup != "" && !filepath.IsAbs(c.Filters.Cgroup) {
 		bad("filters.cgroup", "%q must be an absolute path to a cgroup v2 directory", c.Filters.Cgroup)
@@ -178,16 +187,17 @@ func (c *Config) Validate() error {
 // probeOptions is the part of the configuration the kernel side applies.
 func (c *Config) probeOptions(selfPID int, spans bool) bpf.Options {
 	opts := bpf.Options{
-		Transport:   bpf.Transport(c.Buffer.Type),
-		BufferSize:  c.Buffer.Size,
-		ArgsSize:    c.Args.MaxBytes,
-		MaxArgs:     c.Args.MaxCount,
-		FailedExecs: bpf.FailedExecs(c.FailedExecs),
-		Exits:       c.Exits || spans, // a span ends at the exit
-		Forks:       spans,            // and starts at the fork
-		UIDs:        c.Filters.UIDs,
-		CgroupPath:  c.Filters.Cgroup,
-		DrainPeriod: c.Buffer.DrainPeriod,
+		Transport:      bpf.Transport(c.Buffer.Type),
+		BufferSize:     c.Buffer.Size,
+		ArgsSize:       c.Args.MaxBytes,
+		MaxArgs:        c.Args.MaxCount,
+		FailedExecs:    bpf.FailedExecs(c.FailedExecs),
+		FailedExecHook: bpf.FailedExecHook(c.FailedExecHook),
+		Exits:          c.Exits || spans, // a span ends at the exit
+		Forks:          spans,            // and starts at the fork
+		UIDs:           c.Filters.UIDs,
+		CgroupPath:     c.Filters.Cgroup,
+		DrainPeriod:    c.Buffer.DrainPeriod,
 	}
 	if c.Filters.ExcludeSelf {
 		opts.ExcludeTree = uint32(selfPID)

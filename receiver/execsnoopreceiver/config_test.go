@@ -42,10 +42,11 @@ func TestCustomConfig(t *testing.T) {
 	cfg, err := loadConfig(t, "custom")
 	require.NoError(t, err)
 	assert.Equal(t, &Config{
-		Buffer:      BufferConfig{Type: "perf", Size: 16 << 20, DrainPeriod: 100 * time.Millisecond},
-		Args:        ArgsConfig{MaxBytes: 32768, MaxCount: 256},
-		FailedExecs: "exclude",
-		Exits:       false,
+		Buffer:         BufferConfig{Type: "perf", Size: 16 << 20, DrainPeriod: 100 * time.Millisecond},
+		Args:           ArgsConfig{MaxBytes: 32768, MaxCount: 256},
+		FailedExecs:    "exclude",
+		FailedExecHook: "sys_exit",
+		Exits:          false,
 		Filters: FiltersConfig{UIDs: []uint32{0, 1000}, Cgroup: "/sys/fs/cgroup/system.slice",
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
 		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},
@@ -64,7 +65,7 @@ func TestInvalidConfigNamesEachField(t *testing.T) {
 	_, err := loadConfig(t, "invalid")
 	require.Error(t, err)
 	for _, field := range []string{"buffer.type", "buffer.size", "buffer.drain_period", "args.max_bytes",
-		"args.max_count", "failed_execs", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans",
+		"args.max_count", "failed_execs", "failed_exec_hook", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans",
 		"batch.flush_interval"} {
 		assert.Contains(t, err.Error(), field+":")
 	}

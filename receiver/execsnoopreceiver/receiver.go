@@ -86,8 +86,13 @@ func (r *execsnoopReceiver) start() error {
 	} else {
 		r.set.Logger.Warn("no cgroup v2 hierarchy: records carry no cgroup path or container.id", zap.Error(err))
 	}
+	report := probe.KernelReport()
 	r.set.Logger.Info("tracing process execs",
+		zap.String("kernel", report.Kernel),
 		zap.String("transport", string(probe.Transport())),
+		zap.String("failed_exec_hook", string(report.FailedExecHook)),
+		zap.String("user_registers", report.UserRegs),
+		zap.Strings("kernel_notes", report.Notes),
 		zap.Int("buffer_size", r.cfg.Buffer.Size),
 		zap.String("failed_execs", r.cfg.FailedExecs),
 		zap.Bool("exits", r.cfg.Exits),

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,7 +205,11 @@ func TestLostEventsAreCounted(t *testing.T) {
 // processes it starts afterwards join its trace.
 func TestAdoptRunningProcesses(t *testing.T) {
 	marker := fmt.Sprintf("adopt-%d", time.Now().UnixNano())
-	sh := exec.Command("/bin/sh", "-c", "sleep 0.5; /bin/true child", marker)
+	// The shell starts its child only once the receiver runs: it waits
+	// for a line on its stdin, which the test writes after Start.
+	sh := exec.Command("/bin/sh", "-c", "read go; /bin/true child", marker)
+	goAhead, err := sh.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, sh.Start())
 
 	cfg := testConfig()
@@ -219,7 +224,9 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
-	_ = sh.Wait()
+	_, err = io.WriteString(goAhead, "go\n")
+	require.NoError(t, err)
+	require.NoError(t, sh.Wait())
 
 	root, child := ptrace.NewSpan(), ptrace.NewSpan()
 	require.Eventually(t, func() bool {

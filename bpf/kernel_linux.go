@@ -1,0 +1,178 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+// kernelInfo is what the probe needs to know about the running kernel,
+// read from its BTF: the same facts the program's CO-RE checks see.
+type kernelInfo struct {
+	release     string
+	taskPtRegs  bool // the bpf_task_pt_regs helper (5.15+)
+	bprmExecve  int  // bprm_execve's parameter count; 0 when it is not in BTF
+	fexitTarget string
+}
+
+func inspectKernel() (kernelInfo, error) {
+	var k kernelInfo
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		k.release = unix.ByteSliceToString(uts.Release[:])
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return k, fmt.Errorf("kernel %s exposes no usable BTF (/sys/kernel/btf/vmlinux: %v): execsnoop needs "+
+			"a kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux %s or later (standard on current distributions)",
+			k.release, err, OldestKernel)
+	}
+	var ids *btf.Enum
+	if err := spec.TypeByName("bpf_func_id", &ids); err == nil {
+		for _, v := range ids.Values {
+			if v.Name == "BPF_FUNC_task_pt_regs" {
+				k.taskPtRegs = true
+			}
+		}
+	}
+	var fn *btf.Func
+	if err := spec.TypeByName("bprm_execve", &fn); err == nil {
+		if proto, ok := fn.Type.(*btf.FuncProto); ok {
+			k.bprmExecve = len(proto.Params)
+		}
+	}
+	return k, nil
+}
+
+func (k kernelInfo) userRegs() string {
+	if k.taskPtRegs {
+		return "bpf_task_pt_regs"
+	}
+	return "kernel stack"
+}
+
+// fexitProgram is the fexit program whose prototype matches the kernel's
+// bprm_execve, or why there is none.
+func (k kernelInfo) fexitProgram() (string, error) {
+	switch k.bprmExecve {
+	case 1:
+		return execsnoopProgHandleExecFailureFexit, nil
+	case 4:
+		return execsnoopProgHandleExecFailureFexit4args, nil
+	case 0:
+		return "", errors.New("bprm_execve is not in the kernel's BTF")
+	}
+	return "", fmt.Errorf("bprm_execve has %d parameters, a prototype this probe does not know", k.bprmExecve)
+}
+
+var failedExecPrograms = []string{
+	execsnoopProgHandleExecFailure,
+	execsnoopProgHandleExecFailureFexit,
+	execsnoopProgHandleExecFailureFexit4args,
+}
+
+// load loads the maps and the programs every kernel runs. The failed-exec
+// programs are loaded later, one of them, by attachFailedExecHook.
+func (p *Probe) load(spec *ebpf.CollectionSpec, k kernelInfo) error {
+	base := spec.Copy()
+	for _, name := range failedExecPrograms {
+		delete(base.Programs, name)
+	}
+	coll, err := ebpf.NewCollection(base)
+	if err != nil {
+		return explainKernel(k, fmt.Errorf("loading the BPF program: %w", err))
+	}
+	// Every map, .rodata included, for loading a failed-exec program
+	// against the same maps.
+	p.maps = maps.Clone(coll.Maps)
+	if err := coll.Assign(&p.objs); err != nil {
+		coll.Close()
+		return fmt.Errorf("loading the BPF program: %w", err)
+	}
+	p.rest = coll
+	return nil
+}
+
+// attachFailedExecHook loads and attaches the failed-exec program that
+// the options and the kernel call for, and records the choice.
+func (p *Probe) attachFailedExecHook(spec *ebpf.CollectionSpec, k kernelInfo) error {
+	want := p.opts.FailedExecHook
+	if want == HookAuto || want == HookFexit {
+		err := p.tryFailedExecProgram(spec, k, HookFexit)
+		if err == nil {
+			return nil
+		}
+		if want == HookFexit {
+			return fmt.Errorf("failed exec hook fexit: %w; use the sys_exit failed-exec hook, or auto", err)
+		}
+		p.report.Notes = append(p.report.Notes, fmt.Sprintf(
+			"no fexit (%v): failed execs are caught at every syscall's exit, which every syscall pays for", err))
+	}
+	return p.tryFailedExecProgram(spec, k, HookSysExit)
+}
+
+func (p *Probe) tryFailedExecProgram(spec *ebpf.CollectionSpec, k kernelInfo, hook FailedExecHook) error {
+	name := execsnoopProgHandleExecFailure
+	if hook == HookFexit {
+		var err error
+		if name, err = k.fexitProgram(); err != nil {
+			return err
+		}
+	}
+	one := &ebpf.CollectionSpec{
+		Maps:     spec.Maps,
+		Programs: map[string]*ebpf.ProgramSpec{name: spec.Programs[name]},
+		Types:    spec.Types,
+	}
+	prog, l, err := p.loadAndAttach(one, name)
+	if err != nil && hook == HookFexit {
+		// The other programs loaded with the same privileges, so this is
+		// the kernel refusing fexit (no trampolines, lockdown, ...).
+		return fmt.Errorf("the kernel refused it: %w", err)
+	}
+	if err != nil {
+		return explainKernel(k, err)
+	}
+	p.failProg = prog
+	p.links = append(p.links, l)
+	p.report.FailedExecHook = hook
+	if hook == HookFexit {
+		p.report.Notes = append(p.report.Notes,
+			"failed execs via fexit on bprm_execve: errors before the new image is opened (E2BIG, EFAULT) are not seen")
+	}
+	return nil
+}
+
+// loadAndAttach loads the one program of spec against the probe's maps and
+// attaches it.
+func (p *Probe) loadAndAttach(spec *ebpf.CollectionSpec, name string) (*ebpf.Program, link.Link, error) {
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: p.maps})
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading %s: %w", name, err)
+	}
+	prog := coll.DetachProgram(name)
+	coll.Close()
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		return nil, nil, fmt.Errorf("attaching %s: %w", name, err)
+	}
+	return prog, l, nil
+}
+
+// explainKernel adds to explain what the kernel is and the oldest one that
+// works, for errors that a missing kernel feature can cause.
+func explainKernel(k kernelInfo, err error) error {
+	err = explain(err)
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("kernel %s: %w (execsnoop works on Linux %s and later with BTF)", k.release, err, OldestKernel)
+	}
+	return err
+}
