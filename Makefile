@@ -37,9 +37,9 @@ tools:
 $(OCB):
 	$(MAKE) tools
 
-# bpf2go (clang-16) for the eBPF objects, mdatagen for the receiver metadata,
-# then the collector distribution.
-generate:
+# bpf2go (clang-16, which `deps` installs) for the eBPF objects, mdatagen for
+# the receiver metadata, then the collector distribution.
+generate: deps
 	go generate ./bpf/...
 	go generate ./receiver/...
 	$(MAKE) distribution

@@ -19,6 +19,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
@@ -585,5 +586,25 @@ func TestMissingPrivileges(t *testing.T) {
 	}
 	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "needs CAP_BPF and CAP_PERFMON") {
 		t.Errorf("stderr %q, want one line that names the capabilities", s)
+	}
+}
+
+// A kernel without BTF (hidden under an empty tmpfs in a private mount
+// namespace): one line naming what is missing and the oldest kernel that
+// works, exit status 1.
+func TestKernelWithoutBTF(t *testing.T) {
+	collectortest.RequireRoot(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs none /sys/kernel/btf && exec "$0"`, binary)
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
+		t.Errorf("without BTF: %v, want exit status 1", err)
+	}
+	if s := stderr.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "exposes no usable BTF") ||
+		!strings.Contains(s, "Linux "+bpf.OldestKernel+" or later") {
+		t.Errorf("stderr %q, want one line naming BTF and the oldest kernel", s)
 	}
 }

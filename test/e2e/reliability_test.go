@@ -333,3 +333,17 @@ func bpfProgramIDs(t *testing.T, pid int) []string {
 	}
 	return ids
 }
+
+// A kernel without BTF: start-up fails with one line that names what is
+// missing and the oldest kernel that works. /sys/kernel/btf is hidden
+// under an empty tmpfs in a private mount namespace.
+func TestKernelWithoutBTF(t *testing.T) {
+	bin := collectortest.Binary(t)
+	config := collectortest.WriteConfig(t, "nobtf", "receivers:\n  execsnoop:\nexporters:\n  debug:\n"+
+		"service:\n  telemetry:\n    metrics:\n      level: none\n  pipelines:\n    logs:\n      receivers: [execsnoop]\n      exporters: [debug]\n")
+	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs none /sys/kernel/btf && exec "$0" --config "$1"`, bin, config).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "exposes no usable BTF") || !strings.Contains(string(out), "Linux 5.10 or later") {
+		t.Errorf("without BTF: err %v, want one line naming BTF and the oldest kernel:\n%s", err, out)
+	}
+}
