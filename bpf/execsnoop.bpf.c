@@ -291,6 +291,12 @@ static __always_inline int read_failed_exec_arg(struct exec_scratch *s, const ch
 		s->event.flags |= EXEC_ARGS_UNREADABLE;
 		return 1;
 	}
+	/* Kernels before the strncpy_from_user_nofault fix (Debian's 5.10,
+	 * 6.1 and 6.12 among them) return 0, not 1, for an empty string. */
+	if (n == 0) {
+		s->data[off & (ARGS_SIZE_LIMIT - 1)] = 0;
+		n = 1;
+	}
 	/* An argument that filled the rest of the budget may have been cut. */
 	if (n == room)
 		s->event.flags |= EXEC_ARGS_TRUNCATED;
