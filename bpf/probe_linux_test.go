@@ -262,7 +262,7 @@ func TestFailedExecs(t *testing.T) {
 				t.Errorf("%s: retval %d, want %d", tc.path, ev.Retval, tc.retval)
 			}
 			if want := []string{tc.path, "arg one", ""}; !slices.Equal(ev.Args, want) || ev.Argc != 3 {
-				t.Errorf("%s: args %q argc %d, want %q", tc.path, ev.Args, ev.Argc, want)
+				t.Errorf("%s: args %q argc %d (unreadable %v, truncated %v), want %q", tc.path, ev.Args, ev.Argc, ev.ArgsUnreadable, ev.ArgsTruncated, want)
 			}
 		}
 	})
