@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const waitFor = 10 * time.Second
+var waitFor = collectortest.Timeout(10 * time.Second)
 
 func marker() string { return fmt.Sprintf("marker-%d", time.Now().UnixNano()) }
 

@@ -50,6 +50,7 @@ func main() {
 	flag.DurationVar(&o.Timeout, "timeout", 20*time.Minute, "bound of each virtual machine, boot to power-off")
 	flag.IntVar(&o.Syscalls, "syscalls", 200000, "getppid calls per benchmark run")
 	flag.IntVar(&o.Runs, "runs", 5, "benchmark runs per configuration")
+	flag.IntVar(&o.Scale, "timeout-scale", 10, "multiplies the tests' deadlines in the guests (TCG is slow)")
 	flag.StringVar(&o.BPFRun, "bpf-run", "", "-test.run of the bpf tests (default all)")
 	flag.StringVar(&o.CLIRun, "cli-run", "", "-test.run of the CLI tests (default all)")
 	flag.Parse()
@@ -283,7 +284,9 @@ func testsColumn(t result.Tests) string {
 		return "not run"
 	}
 	s := fmt.Sprintf("%d pass, %d fail, %d skip (%.0fs)", t.Pass, t.Fail, t.Skip, t.Seconds)
-	if len(t.Failed) > 0 {
+	if n := len(t.Failed); n > 4 {
+		s += fmt.Sprintf(": FAIL %s and %d more", strings.Join(t.Failed[:4], " "), n-4)
+	} else if n > 0 {
 		s += ": FAIL " + strings.Join(t.Failed, " ")
 	}
 	if !t.OK && len(t.Failed) == 0 {

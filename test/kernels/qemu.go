@@ -24,6 +24,7 @@ type vmOptions struct {
 	Timeout  time.Duration
 	Syscalls int // getppid calls per benchmark run
 	Runs     int // benchmark runs per configuration
+	Scale    int // multiplies the tests' deadlines
 	BPFRun   string
 	CLIRun   string
 }
@@ -36,7 +37,8 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "loglevel=4",
-		fmt.Sprintf("KTEST_SYSCALLS=%d", o.Syscalls), fmt.Sprintf("KTEST_RUNS=%d", o.Runs)}
+		fmt.Sprintf("KTEST_SYSCALLS=%d", o.Syscalls), fmt.Sprintf("KTEST_RUNS=%d", o.Runs),
+		fmt.Sprintf("KTEST_TIMEOUT_SCALE=%d", o.Scale)}
 	if o.BPFRun != "" {
 		cmdline = append(cmdline, "KTEST_BPF_RUN="+o.BPFRun)
 	}

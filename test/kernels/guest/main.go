@@ -9,7 +9,8 @@
 // Settings come from the kernel command line (the kernel passes unknown
 // NAME=VALUE parameters to init as environment variables): KTEST_SYSCALLS
 // and KTEST_RUNS size the benchmark, KTEST_BPF_RUN and KTEST_CLI_RUN
-// narrow the tests (-test.run), for debugging.
+// narrow the tests (-test.run), for debugging; KTEST_TIMEOUT_SCALE
+// multiplies the tests' deadlines (default 10).
 package main
 
 import (
@@ -32,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/test/kernels/internal/result"
 )
 
@@ -179,7 +181,10 @@ func runTests(bin, run string, env ...string) (t result.Tests) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = "/tmp"
-	cmd.Env = append(os.Environ(), env...)
+	// The tests' deadlines are written for the host; the emulated CPUs
+	// of TCG on a busy host are many times slower.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", collectortest.TimeoutScaleEnv, envInt("KTEST_TIMEOUT_SCALE", 10)))
+	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
