@@ -22,9 +22,10 @@ type vmOptions struct {
 	Memory   string
 	CPUs     int
 	Timeout  time.Duration
-	Syscalls int // getppid calls per benchmark run
-	Runs     int // benchmark runs per configuration
-	Scale    int // multiplies the tests' deadlines
+	Syscalls int    // getppid calls per benchmark run
+	Runs     int    // benchmark runs per configuration
+	Scale    int    // multiplies the tests' deadlines
+	Append   string // more kernel command line
 	BPFRun   string
 	CLIRun   string
 }
@@ -33,12 +34,13 @@ type vmOptions struct {
 // (this machine's /dev/kvm cannot run these kernels) until the guest
 // powers off, writing the serial console to logPath. QEMU is killed when
 // ctx ends or the timeout passes, and with this process (Pdeathsig).
-func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions) (*result.Result, error) {
+func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions) (res *result.Result, booted time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "loglevel=4",
 		fmt.Sprintf("KTEST_SYSCALLS=%d", o.Syscalls), fmt.Sprintf("KTEST_RUNS=%d", o.Runs),
 		fmt.Sprintf("KTEST_TIMEOUT_SCALE=%d", o.Scale)}
+	cmdline = append(cmdline, strings.Fields(o.Append)...)
 	if o.BPFRun != "" {
 		cmdline = append(cmdline, "KTEST_BPF_RUN="+o.BPFRun)
 	}
@@ -56,18 +58,18 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	cmd.WaitDelay = 5 * time.Second
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer logFile.Close()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: %v (install qemu-system-x86)", qemu, err)
+		return nil, 0, fmt.Errorf("%s: %v (install qemu-system-x86)", qemu, err)
 	}
-	var res *result.Result
+	started := time.Now()
 	var parseErr error
 	ended := false
 	sc := bufio.NewScanner(io.TeeReader(stdout, logFile))
@@ -82,6 +84,9 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 			}
 		case line == result.End:
 			ended = true
+		case strings.HasPrefix(line, "ktest: kernel "):
+			booted = time.Since(started)
+			progress("%s: %s (booted in %.1fs)", k.Release, line, booted.Seconds())
 		case strings.HasPrefix(line, "ktest: "), strings.HasPrefix(line, "--- FAIL"),
 			strings.Contains(line, "Kernel panic"), strings.HasPrefix(line, "panic: "):
 			progress("%s: %s", k.Release, line)
@@ -90,13 +95,13 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	waitErr := cmd.Wait()
 	switch {
 	case ctx.Err() != nil && !ended:
-		return res, fmt.Errorf("killed QEMU after %s without a result: %v (console: %s)", o.Timeout, ctx.Err(), logPath)
+		return res, booted, fmt.Errorf("killed QEMU after %s without a result: %v (console: %s)", o.Timeout, ctx.Err(), logPath)
 	case parseErr != nil:
-		return nil, fmt.Errorf("%v (console: %s)", parseErr, logPath)
+		return nil, booted, fmt.Errorf("%v (console: %s)", parseErr, logPath)
 	case res == nil || !ended:
-		return res, fmt.Errorf("the guest ended without a result (%v); console: %s", waitErr, logPath)
+		return res, booted, fmt.Errorf("the guest ended without a result (%v); console: %s", waitErr, logPath)
 	case waitErr != nil:
-		return res, fmt.Errorf("QEMU: %v (console: %s)", waitErr, logPath)
+		return res, booted, fmt.Errorf("QEMU: %v (console: %s)", waitErr, logPath)
 	}
-	return res, nil
+	return res, booted, nil
 }

@@ -39,7 +39,7 @@ type Tests struct {
 	Seconds float64  `json:"seconds"`
 }
 
-// Bench is getppid(2)'s cost, median ns per call, without a tracer, with
+// Bench is getppid(2)'s cost, the fastest run's ns per call, without a tracer, with
 // `execsnoop -x` (the failed-exec hook the probe picks) and with
 // `execsnoop -x --failed-exec-hook=sys_exit`. An error says why a row
 // could not be measured.
