@@ -117,7 +117,7 @@ bench: build
 # bpf tests, the CLI's end-to-end tests and a getppid benchmark; see
 # test/kernels. Kernels are cached under bin/kernels; the table goes to
 # KERNELS_OUT. KERNELS picks releases (comma-separated).
-DEBIAN_PACKAGES += qemu-system-x86 busybox-static bash
+DEBIAN_PACKAGES += qemu-system-x86 busybox-static bash cpio
 KERNELS     ?= bullseye,bookworm,trixie
 KERNELS_OUT ?= bin/kernels/results.md
 test-kernels: deps
