@@ -12,7 +12,7 @@ OTELCOL     := bin/otelcol-execsnoop
 # Directories holding committed generated code (see check-generated).
 GENERATED   := bpf receiver $(DIST_DIR)
 
-.PHONY: all deps print-deps tools generate distribution build run test vet validate check-generated bench jaeger
+.PHONY: all deps print-deps tools generate distribution build run test vet validate check-generated bench jaeger test-kernels
 all: build
 
 # Debian packages for generating BPF objects (clang, libbpf headers), the
@@ -76,6 +76,7 @@ test: deps build vet $(JAEGER)
 	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) JAEGER_BIN=$(CURDIR)/$(JAEGER) go test -count=1 ./...
 	$(MAKE) validate
 	$(MAKE) check-generated
+	$(MAKE) test-kernels
 
 vet:
 	go vet ./...
@@ -110,3 +111,14 @@ bench: build
 	go test -run '^$$' -bench . -benchmem ./bpf/ ./internal/... ./receiver/...
 	go build -o bin/execstorm ./cmd/execstorm
 	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -bin bin -out bench/results.md
+
+# The probe on Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie
+# 6.12), each booted in QEMU (TCG) with a busybox initramfs that runs the
+# bpf tests, the CLI's end-to-end tests and a getppid benchmark; see
+# test/kernels. Kernels are cached under bin/kernels; the table goes to
+# KERNELS_OUT. KERNELS picks releases (comma-separated).
+DEBIAN_PACKAGES += qemu-system-x86 busybox-static bash cpio
+KERNELS     ?= bullseye,bookworm,trixie
+KERNELS_OUT ?= bin/kernels/results.md
+test-kernels: deps
+	go run ./test/kernels -kernels $(KERNELS) -out $(KERNELS_OUT)

@@ -28,9 +28,14 @@ import (
 // commands with a unique marker argument, stop it with SIGTERM and parse
 // what it printed.
 
-var binary string // built by TestMain
+var binary string // built by TestMain, or EXECSNOOP_BIN
 
 func TestMain(m *testing.M) {
+	// A prebuilt binary, as in the virtual machines of test/kernels,
+	// where there is no Go toolchain.
+	if binary = os.Getenv("EXECSNOOP_BIN"); binary != "" {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "execsnoop-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,7 +52,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const waitFor = 10 * time.Second
+var waitFor = collectortest.Timeout(10 * time.Second)
 
 func marker() string { return fmt.Sprintf("marker-%d", time.Now().UnixNano()) }
 
@@ -448,6 +453,56 @@ func TestJSON(t *testing.T) {
 	if args := argsOf(red); len(args) != 3 || strings.Contains(args[2], "hunter2") || red.Attributes[procattr.ArgsRedacted] != true ||
 		strings.Contains(red.Body, "hunter2") {
 		t.Errorf("not redacted: %v %q", red.Attributes, red.Body)
+	}
+}
+
+// Every byte of an awkward argv reaches --json exactly (invalid UTF-8
+// escaped as \xNN), and a death by signal is reported as such.
+func TestJSONArgvAndSignal(t *testing.T) {
+	collectortest.RequireRoot(t)
+	c := startCLI(t, "--json", "--exits")
+	mark := marker()
+	args := []string{"/bin/true", mark, "with space", "", "line\nbreak", "ünïcødé ✓", "\xff\xfe raw\\", ""}
+	tr := runMarked(t, args[0], args[1:]...)
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil { // returns once sleep has been exec'd
+		t.Fatal(err)
+	}
+	sleep.Process.Kill()
+	sleep.Wait()
+	assertStoppedCleanly(t, c, c.stop(t))
+	lines := parseJSONLines(t, c.stdout.String())
+
+	find := func(event string, pid int) jsonLine {
+		t.Helper()
+		for _, l := range lines {
+			if p, _ := intAttr(l, procattr.ProcessPID); l.Event == event && p == int64(pid) {
+				return l
+			}
+		}
+		t.Fatalf("no %s record for pid %d in:\n%s", event, pid, c.stdout.String())
+		return jsonLine{}
+	}
+	ex := find(procattr.EventExec, tr.Process.Pid)
+	want := slices.Clone(args)
+	want[6] = `\xff\xfe raw\\`
+	if got := argsOf(ex); !slices.Equal(got, want) {
+		t.Errorf("args %q, want %q", got, want)
+	}
+	if n, _ := intAttr(ex, procattr.ProcessArgsCount); n != int64(len(args)) || ex.Attributes[procattr.ArgsEscaped] != true {
+		t.Errorf("exec attributes %v: want %d args, escaped", ex.Attributes, len(args))
+	}
+
+	killed := find(procattr.EventExit, sleep.Process.Pid)
+	if !regexp.MustCompile(`^sleep was killed by SIGKILL after \d+\.\d\ds$`).MatchString(killed.Body) {
+		t.Errorf("exit body %q", killed.Body)
+	}
+	if code, _ := intAttr(killed, procattr.ProcessExitCode); code != 137 || killed.Attributes[procattr.ExitSignal] != "SIGKILL" ||
+		killed.Attributes[procattr.CoreDumped] != false {
+		t.Errorf("exit attributes %v: want exit code 137, SIGKILL, no core", killed.Attributes)
+	}
+	if _, ok := killed.Attributes[procattr.ExitStatus]; ok {
+		t.Errorf("a death by signal has %s", procattr.ExitStatus)
 	}
 }
 
