@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,8 +95,10 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	}
 	waitErr := cmd.Wait()
 	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !ended:
+		return res, booted, fmt.Errorf("killed QEMU after %s without a result (console: %s)", o.Timeout, logPath)
 	case ctx.Err() != nil && !ended:
-		return res, booted, fmt.Errorf("killed QEMU after %s without a result: %v (console: %s)", o.Timeout, ctx.Err(), logPath)
+		return res, booted, fmt.Errorf("interrupted: killed QEMU (console: %s)", logPath)
 	case parseErr != nil:
 		return nil, booted, fmt.Errorf("%v (console: %s)", parseErr, logPath)
 	case res == nil || !ended:
