@@ -3,8 +3,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Reports every exec (successful or failed), process exit and, on request,
  * process fork. Attach points are BTF tracepoints (tp_btf), which need no
- * tracefs and no kprobes, plus, where the kernel allows fexit, an fexit on
- * bprm_execve for failed execs. Loads on Linux 5.10 and later: no bpf_loop
+ * tracefs and no kprobes, plus, where the kernel allows fexit, fexits on
+ * the exec path for failed execs. Loads on Linux 5.10 and later: no bpf_loop
  * (5.17), and bpf_task_pt_regs (5.15) with bpf_get_current_task_btf (5.11)
  * only behind a CO-RE check. */
 
@@ -366,21 +366,24 @@ int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
 }
 
 /* Failed execs seen where an exec fails, so that other syscalls pay
- * nothing. bprm_execve opens and loads the new image: the errors that
- * happen before it (copying argv: E2BIG, EFAULT, ENOMEM) are not seen
- * here. Its prototype lost three arguments in 6.7; the loader picks the
- * program that matches the kernel's BTF. */
-SEC("fexit/bprm_execve")
-int BPF_PROG(handle_exec_failure_fexit, struct linux_binprm *bprm, int ret)
+ * nothing. Where the kernel's BTF has the syscall wrappers, the loader
+ * attaches this program to both __x64_sys_execve and __x64_sys_execveat:
+ * it sees every failure with the syscall's own return value. */
+SEC("fexit/__x64_sys_execve")
+int BPF_PROG(handle_exec_failure_fexit, const struct pt_regs *regs, long ret)
 {
 	if (ret < 0)
-		report_failed_exec(ctx, current_user_regs(), ret);
+		report_failed_exec(ctx, (struct pt_regs *)regs, ret);
 	return 0;
 }
 
+/* Else, on kernels before 6.7 (bprm_execve with 4 parameters, which opens
+ * the file itself), an fexit on bprm_execve: errors raised before it
+ * (E2BIG, EFAULT while copying argv) are not seen. From 6.7 on the file is
+ * opened before bprm_execve, so it would miss ENOENT: not used there. */
 SEC("fexit/bprm_execve")
-int BPF_PROG(handle_exec_failure_fexit_4args, struct linux_binprm *bprm, int fd, struct filename *filename,
-	     int flags, int ret)
+int BPF_PROG(handle_exec_failure_fexit_bprm, struct linux_binprm *bprm, int fd, struct filename *filename, int flags,
+	     int ret)
 {
 	if (ret < 0)
 		report_failed_exec(ctx, current_user_regs(), ret);

@@ -96,31 +96,31 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	execsnoopMapCgroupFilter                 = "cgroup_filter"
-	execsnoopMapEventsPerf                   = "events_perf"
-	execsnoopMapEventsRingbuf                = "events_ringbuf"
-	execsnoopMapExecScratch                  = "exec_scratch"
-	execsnoopMapStats                        = "stats"
-	execsnoopMapUidFilter                    = "uid_filter"
-	execsnoopProgHandleExec                  = "handle_exec"
-	execsnoopProgHandleExecFailure           = "handle_exec_failure"
-	execsnoopProgHandleExecFailureFexit      = "handle_exec_failure_fexit"
-	execsnoopProgHandleExecFailureFexit4args = "handle_exec_failure_fexit_4args"
-	execsnoopProgHandleExit                  = "handle_exit"
-	execsnoopProgHandleFork                  = "handle_fork"
-	execsnoopVarArgsSizeMax                  = "args_size_max"
-	execsnoopVarExcludeTreeTgid              = "exclude_tree_tgid"
-	execsnoopVarFilterCgroup                 = "filter_cgroup"
-	execsnoopVarFilterUid                    = "filter_uid"
-	execsnoopVarReportFailedExecs            = "report_failed_execs"
-	execsnoopVarReportOnlyFailedExecs        = "report_only_failed_execs"
-	execsnoopVarUnusedEventKind              = "unused_event_kind"
-	execsnoopVarUnusedExecFlags              = "unused_exec_flags"
-	execsnoopVarUnusedExecSyscall            = "unused_exec_syscall"
-	execsnoopVarUnusedExitEvent              = "unused_exit_event"
-	execsnoopVarUnusedForkEvent              = "unused_fork_event"
-	execsnoopVarUnusedStatIndex              = "unused_stat_index"
-	execsnoopVarUseRingbuf                   = "use_ringbuf"
+	execsnoopMapCgroupFilter                = "cgroup_filter"
+	execsnoopMapEventsPerf                  = "events_perf"
+	execsnoopMapEventsRingbuf               = "events_ringbuf"
+	execsnoopMapExecScratch                 = "exec_scratch"
+	execsnoopMapStats                       = "stats"
+	execsnoopMapUidFilter                   = "uid_filter"
+	execsnoopProgHandleExec                 = "handle_exec"
+	execsnoopProgHandleExecFailure          = "handle_exec_failure"
+	execsnoopProgHandleExecFailureFexit     = "handle_exec_failure_fexit"
+	execsnoopProgHandleExecFailureFexitBprm = "handle_exec_failure_fexit_bprm"
+	execsnoopProgHandleExit                 = "handle_exit"
+	execsnoopProgHandleFork                 = "handle_fork"
+	execsnoopVarArgsSizeMax                 = "args_size_max"
+	execsnoopVarExcludeTreeTgid             = "exclude_tree_tgid"
+	execsnoopVarFilterCgroup                = "filter_cgroup"
+	execsnoopVarFilterUid                   = "filter_uid"
+	execsnoopVarReportFailedExecs           = "report_failed_execs"
+	execsnoopVarReportOnlyFailedExecs       = "report_only_failed_execs"
+	execsnoopVarUnusedEventKind             = "unused_event_kind"
+	execsnoopVarUnusedExecFlags             = "unused_exec_flags"
+	execsnoopVarUnusedExecSyscall           = "unused_exec_syscall"
+	execsnoopVarUnusedExitEvent             = "unused_exit_event"
+	execsnoopVarUnusedForkEvent             = "unused_fork_event"
+	execsnoopVarUnusedStatIndex             = "unused_stat_index"
+	execsnoopVarUseRingbuf                  = "use_ringbuf"
 )
 
 // loadExecsnoop returns the embedded CollectionSpec for execsnoop.
@@ -165,12 +165,12 @@ type execsnoopSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execsnoopProgramSpecs struct {
-	HandleExec                  *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExecFailure           *ebpf.ProgramSpec `ebpf:"handle_exec_failure"`
-	HandleExecFailureFexit      *ebpf.ProgramSpec `ebpf:"handle_exec_failure_fexit"`
-	HandleExecFailureFexit4args *ebpf.ProgramSpec `ebpf:"handle_exec_failure_fexit_4args"`
-	HandleExit                  *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork                  *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	HandleExec                 *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExecFailure          *ebpf.ProgramSpec `ebpf:"handle_exec_failure"`
+	HandleExecFailureFexit     *ebpf.ProgramSpec `ebpf:"handle_exec_failure_fexit"`
+	HandleExecFailureFexitBprm *ebpf.ProgramSpec `ebpf:"handle_exec_failure_fexit_bprm"`
+	HandleExit                 *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork                 *ebpf.ProgramSpec `ebpf:"handle_fork"`
 }
 
 // execsnoopMapSpecs contains maps before they are loaded into the kernel.
@@ -266,12 +266,12 @@ type execsnoopVariables struct {
 //
 // It can be passed to loadExecsnoopObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execsnoopPrograms struct {
-	HandleExec                  *ebpf.Program `ebpf:"handle_exec"`
-	HandleExecFailure           *ebpf.Program `ebpf:"handle_exec_failure"`
-	HandleExecFailureFexit      *ebpf.Program `ebpf:"handle_exec_failure_fexit"`
-	HandleExecFailureFexit4args *ebpf.Program `ebpf:"handle_exec_failure_fexit_4args"`
-	HandleExit                  *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork                  *ebpf.Program `ebpf:"handle_fork"`
+	HandleExec                 *ebpf.Program `ebpf:"handle_exec"`
+	HandleExecFailure          *ebpf.Program `ebpf:"handle_exec_failure"`
+	HandleExecFailureFexit     *ebpf.Program `ebpf:"handle_exec_failure_fexit"`
+	HandleExecFailureFexitBprm *ebpf.Program `ebpf:"handle_exec_failure_fexit_bprm"`
+	HandleExit                 *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork                 *ebpf.Program `ebpf:"handle_fork"`
 }
 
 func (p *execsnoopPrograms) Close() error {
@@ -279,7 +279,7 @@ func (p *execsnoopPrograms) Close() error {
 		p.HandleExec,
 		p.HandleExecFailure,
 		p.HandleExecFailureFexit,
-		p.HandleExecFailureFexit4args,
+		p.HandleExecFailureFexitBprm,
 		p.HandleExit,
 		p.HandleFork,
 	)

@@ -17,9 +17,11 @@ type KernelReport struct {
 	// FailedExecHook is fexit or sys_exit, or empty when failed execs are
 	// not reported.
 	FailedExecHook FailedExecHook `json:"failed_exec_hook"`
-	// UserRegs says how the saved syscall registers are found:
-	// bpf_task_pt_regs (5.15+) or the top of the kernel stack.
-	UserRegs string `json:"user_regs"`
+	// Features name what the kernel offered: user_regs, how the saved
+	// syscall registers are found (bpf_task_pt_regs, 5.15+, or the top of
+	// the kernel stack), and failed_exec_attach, the functions or
+	// tracepoint the failed-exec hook is attached to.
+	Features map[string]string `json:"features"`
 	// Notes say what this kernel cannot do and what it costs, one line each.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -30,8 +32,11 @@ func (r KernelReport) String() string {
 	if hook == "" {
 		hook = "off"
 	}
+	if at := r.Features["failed_exec_attach"]; at != "" {
+		hook += " (" + at + ")"
+	}
 	line := fmt.Sprintf("kernel %s: transport %s, failed execs via %s, user registers via %s",
-		r.Kernel, r.Transport, hook, r.UserRegs)
+		r.Kernel, r.Transport, hook, r.Features["user_regs"])
 	if len(r.Notes) > 0 {
 		line += "; " + strings.Join(r.Notes, "; ")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -16,10 +17,10 @@ import (
 // kernelInfo is what the probe needs to know about the running kernel,
 // read from its BTF: the same facts the program's CO-RE checks see.
 type kernelInfo struct {
-	release     string
-	taskPtRegs  bool // the bpf_task_pt_regs helper (5.15+)
-	bprmExecve  int  // bprm_execve's parameter count; 0 when it is not in BTF
-	fexitTarget string
+	release    string
+	taskPtRegs bool // the bpf_task_pt_regs helper (5.15+)
+	bprmExecve int  // bprm_execve's parameter count; 0 when it is not in BTF
+	sysExecve  bool // __x64_sys_execve and __x64_sys_execveat are in BTF
 }
 
 func inspectKernel() (kernelInfo, error) {
@@ -48,6 +49,12 @@ func inspectKernel() (kernelInfo, error) {
 			k.bprmExecve = len(proto.Params)
 		}
 	}
+	k.sysExecve = true
+	for _, name := range sysExecveFuncs {
+		if err := spec.TypeByName(name, &fn); err != nil {
+			k.sysExecve = false
+		}
+	}
 	return k, nil
 }
 
@@ -58,24 +65,34 @@ func (k kernelInfo) userRegs() string {
 	return "kernel stack"
 }
 
-// fexitProgram is the fexit program whose prototype matches the kernel's
-// bprm_execve, or why there is none.
-func (k kernelInfo) fexitProgram() (string, error) {
-	switch k.bprmExecve {
-	case 1:
-		return execsnoopProgHandleExecFailureFexit, nil
-	case 4:
-		return execsnoopProgHandleExecFailureFexit4args, nil
-	case 0:
-		return "", errors.New("bprm_execve is not in the kernel's BTF")
+var sysExecveFuncs = []string{"__x64_sys_execve", "__x64_sys_execveat"}
+
+// fexitAttach is a failed-exec fexit program and a function it attaches to.
+type fexitAttach struct{ program, function string }
+
+// fexitTargets are where fexit programs see failed execs on this kernel,
+// or why there is no such place. The syscall wrappers see every failure;
+// bprm_execve before 6.7 (4 parameters) sees all but those raised before
+// it; from 6.7 on it runs after the file is opened and would miss ENOENT.
+func (k kernelInfo) fexitTargets() ([]fexitAttach, error) {
+	if k.sysExecve {
+		var targets []fexitAttach
+		for _, fn := range sysExecveFuncs {
+			targets = append(targets, fexitAttach{execsnoopProgHandleExecFailureFexit, fn})
+		}
+		return targets, nil
 	}
-	return "", fmt.Errorf("bprm_execve has %d parameters, a prototype this probe does not know", k.bprmExecve)
+	if k.bprmExecve == 4 {
+		return []fexitAttach{{execsnoopProgHandleExecFailureFexitBprm, "bprm_execve"}}, nil
+	}
+	return nil, errors.New("neither __x64_sys_execve/__x64_sys_execveat nor a bprm_execve that opens the file " +
+		"(before 6.7) is in the kernel's BTF")
 }
 
 var failedExecPrograms = []string{
 	execsnoopProgHandleExecFailure,
 	execsnoopProgHandleExecFailureFexit,
-	execsnoopProgHandleExecFailureFexit4args,
+	execsnoopProgHandleExecFailureFexitBprm,
 }
 
 // load loads the maps and the programs every kernel runs. The failed-exec
@@ -119,33 +136,48 @@ func (p *Probe) attachFailedExecHook(spec *ebpf.CollectionSpec, k kernelInfo) er
 }
 
 func (p *Probe) tryFailedExecProgram(spec *ebpf.CollectionSpec, k kernelInfo, hook FailedExecHook) error {
-	name := execsnoopProgHandleExecFailure
+	targets := []fexitAttach{{execsnoopProgHandleExecFailure, "sys_exit"}}
 	if hook == HookFexit {
 		var err error
-		if name, err = k.fexitProgram(); err != nil {
+		if targets, err = k.fexitTargets(); err != nil {
 			return err
 		}
 	}
-	one := &ebpf.CollectionSpec{
-		Maps:     spec.Maps,
-		Programs: map[string]*ebpf.ProgramSpec{name: spec.Programs[name]},
-		Types:    spec.Types,
+	var (
+		functions []string
+		progs     []*ebpf.Program
+		links     []link.Link
+	)
+	for _, t := range targets {
+		ps := spec.Programs[t.program].Copy()
+		if hook == HookFexit {
+			ps.AttachTo = t.function
+		}
+		one := &ebpf.CollectionSpec{Maps: spec.Maps, Programs: map[string]*ebpf.ProgramSpec{t.program: ps}, Types: spec.Types}
+		prog, l, err := p.loadAndAttach(one, t.program)
+		if err != nil {
+			for i := range links {
+				links[i].Close()
+				progs[i].Close()
+			}
+			if hook == HookFexit {
+				// The other programs loaded with the same privileges, so
+				// this is the kernel refusing fexit (no trampolines,
+				// lockdown, ...).
+				return fmt.Errorf("the kernel refused it: %w", err)
+			}
+			return explainKernel(k, err)
+		}
+		progs, links = append(progs, prog), append(links, l)
+		functions = append(functions, t.function)
 	}
-	prog, l, err := p.loadAndAttach(one, name)
-	if err != nil && hook == HookFexit {
-		// The other programs loaded with the same privileges, so this is
-		// the kernel refusing fexit (no trampolines, lockdown, ...).
-		return fmt.Errorf("the kernel refused it: %w", err)
-	}
-	if err != nil {
-		return explainKernel(k, err)
-	}
-	p.failProg = prog
-	p.links = append(p.links, l)
+	p.failProgs = progs
+	p.links = append(p.links, links...)
 	p.report.FailedExecHook = hook
-	if hook == HookFexit {
+	p.report.Features["failed_exec_attach"] = strings.Join(functions, ",")
+	if hook == HookFexit && !k.sysExecve {
 		p.report.Notes = append(p.report.Notes,
-			"failed execs via fexit on bprm_execve: errors before the new image is opened (E2BIG, EFAULT) are not seen")
+			"failed execs via fexit on bprm_execve: errors before it (E2BIG, EFAULT while copying argv) are not seen")
 	}
 	return nil
 }

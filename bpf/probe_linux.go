@@ -26,7 +26,7 @@ type Probe struct {
 	transport Transport
 	report    KernelReport
 	objs      probeObjects
-	failProg  *ebpf.Program        // the failed-exec program, when loaded
+	failProgs []*ebpf.Program      // the failed-exec programs, one per attach point
 	maps      map[string]*ebpf.Map // by name, for loading programs against them
 	rest      *ebpf.Collection     // what objs does not hold (.rodata)
 	links     []link.Link
@@ -134,7 +134,8 @@ func Open(opts Options) (_ *Probe, err error) {
 		return nil, err
 	}
 	p := &Probe{opts: opts, transport: transport}
-	p.report = KernelReport{Kernel: kernel.release, Transport: transport, UserRegs: kernel.userRegs()}
+	p.report = KernelReport{Kernel: kernel.release, Transport: transport,
+		Features: map[string]string{"user_regs": kernel.userRegs()}}
 	if err := p.load(spec, kernel); err != nil {
 		return nil, err
 	}
@@ -353,8 +354,8 @@ func (p *Probe) Close() error {
 		p.closed = true
 		p.statsMu.Unlock()
 		errs = append(errs, p.objs.Close())
-		if p.failProg != nil {
-			errs = append(errs, p.failProg.Close())
+		for _, prog := range p.failProgs {
+			errs = append(errs, prog.Close())
 		}
 		if p.rest != nil {
 			p.rest.Close()
