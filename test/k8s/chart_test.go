@@ -272,10 +272,25 @@ func (e *chartEnv) podRecord(t *testing.T) {
 	}
 	uid, cid, _ := strings.Cut(strings.TrimSpace(out), " ")
 	cid = strings.TrimPrefix(cid, "containerd://")
-	r := e.waitRecord(t, "an exec of the workload pod", func(r record) bool {
+	fromPod := func(r record) bool {
 		a := args(r.lr)
-		return isExec(r) && len(a) == 4 && a[2] == e.marker && resAttr(r, "k8s.pod.name") != ""
-	})
+		return isExec(r) && len(a) == 4 && a[2] == e.marker
+	}
+	e.waitRecord(t, "an exec of the workload pod", fromPod)
+	// The first execs of a new pod may precede its metadata in the
+	// processor's cache; later ones must carry it.
+	var found []record
+	deadline := time.Now().Add(30 * time.Second)
+	for len(found) == 0 {
+		found = e.records(func(r record) bool { return fromPod(r) && resAttr(r, "k8s.pod.name") != "" })
+		if len(found) == 0 && time.Now().After(deadline) {
+			all := e.records(fromPod)
+			t.Fatalf("%d execs of the workload pod reached the sink, none with k8s.pod.name; the last one's resource: %v",
+				len(all), all[len(all)-1].res.AsRaw())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	r := found[len(found)-1]
 	want := map[string]string{
 		"k8s.pod.name": pod, "k8s.pod.uid": uid, "k8s.namespace.name": "apps", "k8s.container.name": "loop",
 		"k8s.deployment.name": "workload", "container.id": cid, "k8s.node.name": nodeName,
