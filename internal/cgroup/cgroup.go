@@ -131,6 +131,59 @@ func ContainerID(path string) string {
 	return ""
 }
 
+// PodUID finds the uid of the Kubernetes pod whose cgroup holds path (a
+// cgroup path or a /proc/PID/cgroup line), as the kubelet names pod cgroups:
+// "pod<uid>" with the cgroupfs driver (/kubepods/besteffort/pod<uid>/...) and
+// "kubepods[-<qos>]-pod<uid with _ for ->.slice" with the systemd driver.
+// It returns "" outside a pod. k8s_attributes associates a process with its
+// pod by this uid when the container id is not (yet) in the pod's status.
+func PodUID(path string) string {
+	if i := strings.LastIndexByte(path, ':'); i >= 0 {
+		path = path[i+1:]
+	}
+	parts := strings.Split(path, "/")
+	for i := len(parts) - 1; i >= 0; i-- {
+		part := parts[i]
+		if s, ok := strings.CutSuffix(part, ".slice"); ok {
+			j := strings.LastIndex(s, "-pod")
+			if j < 0 || !strings.HasPrefix(s, "kubepods") {
+				continue
+			}
+			part = strings.ReplaceAll(s[j+len("-pod"):], "_", "-")
+		} else if s, ok := strings.CutPrefix(part, "pod"); ok {
+			part = s
+		} else {
+			continue
+		}
+		if isUID(part) {
+			return part
+		}
+	}
+	return ""
+}
+
+// isUID reports whether s is a UUID in its 8-4-4-4-12 lower-case hex form,
+// as Kubernetes writes object uids.
+func isUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func isContainerID(s string) bool {
 	if len(s) != 64 {
 		return false

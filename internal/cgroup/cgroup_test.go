@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -30,6 +31,33 @@ func TestContainerID(t *testing.T) {
 	} {
 		if got := ContainerID(tc.path); got != tc.want {
 			t.Errorf("ContainerID(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestPodUID(t *testing.T) {
+	const uid = "7f9d3c1e-2b4a-4c8d-9e1f-0a2b3c4d5e6f"
+	for _, tc := range []struct{ path, want string }{
+		// cgroupfs driver: a container, the pod's own cgroup, a v1 line.
+		{"/kubepods/burstable/pod" + uid + "/" + id, uid},
+		{"/kubepods/besteffort/pod" + uid, uid},
+		{"/kubepods/pod" + uid + "/" + id, uid}, // guaranteed QoS
+		{"4:pids:/kubepods/besteffort/pod" + uid + "/" + id, uid},
+		// systemd driver: dashes become underscores in the slice name.
+		{"0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7f9d3c1e_2b4a_4c8d_9e1f_0a2b3c4d5e6f.slice/cri-containerd-" + id + ".scope", uid},
+		{"0::/kubepods.slice/kubepods-pod7f9d3c1e_2b4a_4c8d_9e1f_0a2b3c4d5e6f.slice/crio-" + id + ".scope", uid},
+		// Not pods: hosts, Docker, a malformed uid, a look-alike slice.
+		{"0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podabc.slice/crio-" + id + ".scope", ""},
+		{"/kubepods/besteffort/pod" + uid[:35], ""},
+		{"/kubepods/besteffort/pod" + strings.ToUpper(uid), ""},
+		{"0::/system.slice/app-pod7f9d3c1e_2b4a_4c8d_9e1f_0a2b3c4d5e6f.slice", ""},
+		{"0::/system.slice/docker-" + id + ".scope", ""},
+		{"0::/user.slice/user-1000.slice/session-3.scope", ""},
+		{"0::/", ""},
+		{"", ""},
+	} {
+		if got := PodUID(tc.path); got != tc.want {
+			t.Errorf("PodUID(%q) = %q, want %q", tc.path, got, tc.want)
 		}
 	}
 }

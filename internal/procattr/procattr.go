@@ -39,6 +39,7 @@ const (
 	ThreadName            = "thread.name"
 	ErrorType             = "error.type"
 	ContainerID           = "container.id"
+	K8sPodUID             = "k8s.pod.uid"
 )
 
 // Project attributes: everything the conventions lack, under one prefix.
@@ -206,6 +207,16 @@ func ErrnoName(retval int32) string {
 // ContainerID is the id of the container the process runs in, or "".
 func (m *Mapper) ContainerID(ev *bpf.Event) string {
 	return cgroup.ContainerID(m.cgroupPath(ev))
+}
+
+// Container is where a process runs, from its cgroup path: the container
+// runtime's id and, in a Kubernetes pod, the pod's uid ("" when unknown).
+type Container struct{ ID, PodUID string }
+
+// Container returns the container and pod the process runs in.
+func (m *Mapper) Container(ev *bpf.Event) Container {
+	path := m.cgroupPath(ev)
+	return Container{ID: cgroup.ContainerID(path), PodUID: cgroup.PodUID(path)}
 }
 
 func (m *Mapper) cgroupPath(ev *bpf.Event) string {

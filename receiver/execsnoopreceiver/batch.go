@@ -10,8 +10,9 @@ import (
 )
 
 // containerBatch is what the log and span batches share: one slice of
-// records per container, under a resource that carries container.id (so
-// that processors such as k8s_attributes can associate pods), plus the
+// records per container, under a resource that carries container.id and
+// k8s.pod.uid (so that processors such as k8s_attributes can associate
+// pods), plus the
 // batch's size and age. S is the record slice type.
 type containerBatch[S any] struct {
 	scopeVersion string
@@ -19,27 +20,30 @@ type containerBatch[S any] struct {
 	// and returns them with the scope's record slice.
 	appendResource func() (pcommon.Resource, pcommon.InstrumentationScope, S)
 
-	byContainer map[string]S
+	byContainer map[procattr.Container]S
 	count       int
 	started     time.Time
 }
 
 // slot counts one more record and returns the slice it goes into.
-func (b *containerBatch[S]) slot(containerID string, now time.Time) S {
+func (b *containerBatch[S]) slot(container procattr.Container, now time.Time) S {
 	if b.count == 0 {
 		b.started = now
 	}
 	b.count++
-	if records, ok := b.byContainer[containerID]; ok {
+	if records, ok := b.byContainer[container]; ok {
 		return records
 	}
 	resource, scope, records := b.appendResource()
-	if containerID != "" {
-		resource.Attributes().PutStr(procattr.ContainerID, containerID)
+	if container.ID != "" {
+		resource.Attributes().PutStr(procattr.ContainerID, container.ID)
+	}
+	if container.PodUID != "" {
+		resource.Attributes().PutStr(procattr.K8sPodUID, container.PodUID)
 	}
 	scope.SetName(metadata.ScopeName)
 	scope.SetVersion(b.scopeVersion)
-	b.byContainer[containerID] = records
+	b.byContainer[container] = records
 	return records
 }
 

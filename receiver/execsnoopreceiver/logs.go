@@ -21,7 +21,7 @@ func newLogBatch(mapper *procattr.Mapper, scopeVersion string) *logBatch {
 	b := &logBatch{mapper: mapper, logs: plog.NewLogs()}
 	b.containerBatch = containerBatch[plog.LogRecordSlice]{
 		scopeVersion: scopeVersion,
-		byContainer:  make(map[string]plog.LogRecordSlice),
+		byContainer:  make(map[procattr.Container]plog.LogRecordSlice),
 		appendResource: func() (pcommon.Resource, pcommon.InstrumentationScope, plog.LogRecordSlice) {
 			rl := b.logs.ResourceLogs().AppendEmpty()
 			sl := rl.ScopeLogs().AppendEmpty()
@@ -32,7 +32,7 @@ func newLogBatch(mapper *procattr.Mapper, scopeVersion string) *logBatch {
 }
 
 func (b *logBatch) add(ev *bpf.Event, observed time.Time) {
-	records := b.slot(b.mapper.ContainerID(ev), observed)
+	records := b.slot(b.mapper.Container(ev), observed)
 	toLogRecord(ev, observed, b.mapper, records.AppendEmpty())
 }
 

@@ -125,7 +125,7 @@ func (r *execsnoopReceiver) adoptRunning(out *outputs) {
 		return
 	}
 	now := time.Now()
-	n := out.tracker.adopt(runningProcesses("/proc", boot), func(s ptrace.Span) { out.spans.add(s, "", now) })
+	n := out.tracker.adopt(runningProcesses("/proc", boot), func(s ptrace.Span) { out.spans.add(s, procattr.Container{}, now) })
 	r.set.Logger.Info("adopted running processes into traces", zap.Int("spans", n))
 }
 
@@ -155,7 +155,7 @@ func (r *execsnoopReceiver) run(out *outputs) {
 			r.reportStats(out)
 		case errors.Is(err, bpf.ErrClosed):
 			if out.tracker != nil {
-				out.tracker.endAll(now, func(s ptrace.Span) { out.spans.add(s, "", now) })
+				out.tracker.endAll(now, func(s ptrace.Span) { out.spans.add(s, procattr.Container{}, now) })
 			}
 			r.flush(out)
 			r.reportStats(out)
@@ -175,7 +175,7 @@ func (r *execsnoopReceiver) run(out *outputs) {
 // handle turns one event into a log record and span updates.
 func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
 	if out.tracker != nil {
-		out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.ContainerID(ev), now) })
+		out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.Container(ev), now) })
 	}
 	if out.logs == nil || ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !r.cfg.Exits {
 		return

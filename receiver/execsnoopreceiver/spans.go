@@ -229,7 +229,7 @@ func newSpanBatch(scopeVersion string) *spanBatch {
 	b := &spanBatch{traces: ptrace.NewTraces()}
 	b.containerBatch = containerBatch[ptrace.SpanSlice]{
 		scopeVersion: scopeVersion,
-		byContainer:  make(map[string]ptrace.SpanSlice),
+		byContainer:  make(map[procattr.Container]ptrace.SpanSlice),
 		appendResource: func() (pcommon.Resource, pcommon.InstrumentationScope, ptrace.SpanSlice) {
 			rs := b.traces.ResourceSpans().AppendEmpty()
 			ss := rs.ScopeSpans().AppendEmpty()
@@ -239,10 +239,10 @@ func newSpanBatch(scopeVersion string) *spanBatch {
 	return b
 }
 
-// add moves an ended span into the batch; containerID is that of the
+// add moves an ended span into the batch; container is that of the
 // process's last event.
-func (b *spanBatch) add(span ptrace.Span, containerID string, now time.Time) {
-	span.MoveTo(b.slot(containerID, now).AppendEmpty())
+func (b *spanBatch) add(span ptrace.Span, container procattr.Container, now time.Time) {
+	span.MoveTo(b.slot(container, now).AppendEmpty())
 }
 
 func (b *spanBatch) take() ptrace.Traces {

@@ -1,0 +1,52 @@
+// Command workload is the test pod of test/k8s: a steady exec loop whose
+// every exec carries a marker and a sequence number, so the test can tell
+// whether any exec is missing at the sink.
+//
+//	workload loop MARKER INTERVAL   exec "workload tick MARKER N" every INTERVAL
+//	workload tick MARKER N          exit at once
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "tick" {
+		return
+	}
+	if len(os.Args) != 4 || os.Args[1] != "loop" {
+		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N")
+		os.Exit(2)
+	}
+	marker := os.Args[2]
+	interval, err := time.ParseDuration(os.Args[3])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload: bad interval:", err)
+		os.Exit(2)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload:", err)
+		os.Exit(1)
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for seq := 1; ; seq++ {
+		if err := exec.Command(self, "tick", marker, strconv.Itoa(seq)).Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "workload: exec %d: %v\n", seq, err)
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
