@@ -51,11 +51,27 @@ func inspectKernel() (kernelInfo, error) {
 	}
 	k.sysExecve = true
 	for _, name := range sysExecveFuncs {
-		if err := spec.TypeByName(name, &fn); err != nil {
+		if err := spec.TypeByName(name, &fn); err != nil || !takesStructPointer(fn) {
 			k.sysExecve = false
 		}
 	}
 	return k, nil
+}
+
+// takesStructPointer reports whether fn's first parameter points to a
+// complete struct: 5.10's BTF has the syscall wrappers, but with struct
+// pt_regs only forward-declared there, which fexit cannot read.
+func takesStructPointer(fn *btf.Func) bool {
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok || len(proto.Params) == 0 {
+		return false
+	}
+	ptr, ok := btf.UnderlyingType(proto.Params[0].Type).(*btf.Pointer)
+	if !ok {
+		return false
+	}
+	_, ok = btf.UnderlyingType(ptr.Target).(*btf.Struct)
+	return ok
 }
 
 func (k kernelInfo) userRegs() string {
