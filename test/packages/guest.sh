@@ -116,7 +116,7 @@ cp /root/config.good $cfg
 sed -i 's|directory: /var/lib/otelcol-execsnoop/queue|directory: /usr/lib/otelcol-execsnoop-queue|' $cfg
 systemctl reset-failed $unit
 systemctl start $unit
-wait_for "start limit hit" 300 sh -c "[ \$(systemctl show -p Result --value $unit) = start-limit-hit ]"
+wait_for "start limit hit" 600 sh -c "[ \$(systemctl show -p Result --value $unit) = start-limit-hit ]"
 systemctl show $unit >"$O/startlimit.show"
 journalctl -q --no-pager -o cat -u $unit --since=-5min >"$O/startlimit.journal" 2>&1
 cp /root/config.good $cfg
