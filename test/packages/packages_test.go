@@ -259,16 +259,6 @@ func TestInVM(t *testing.T) {
 		t.Logf("systemctl status:\n%s", read("bad.status"))
 	})
 
-	t.Run("a failure at start is retried, then StartLimitBurst stops it", func(t *testing.T) {
-		show := props(read("startlimit.show"))
-		if show["Result"] != "start-limit-hit" || show["ActiveState"] != "failed" {
-			t.Errorf("Result=%s ActiveState=%s, want start-limit-hit/failed", show["Result"], show["ActiveState"])
-		}
-		if j := read("startlimit.journal"); !strings.Contains(j, "otelcol-execsnoop-queue") || !strings.Contains(j, "Start request repeated too quickly") {
-			t.Errorf("the journal does not show the failing start and the start limit:\n%s", j)
-		}
-	})
-
 	t.Run("apt remove keeps the config, purge leaves nothing", func(t *testing.T) {
 		if rc := read("remove.rc"); rc != "0" {
 			t.Errorf("apt-get remove exited %s:\n%s", rc, read("remove.log"))
