@@ -97,6 +97,7 @@ func (r *execsnoopReceiver) start() error {
 		zap.Bool("spans", spans),
 		zap.Bool("trace_context_from_env", spans && r.cfg.Traces.ContextFromEnv),
 		zap.Bool("redaction", redactor != nil))
+	r.logKernelLimits()
 	out := &outputs{mapper: mapper}
 	if r.logsNext != nil {
 		out.logs = newLogBatch(mapper, r.set.BuildInfo.Version)

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"go.uber.org/zap"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
 )
 
 // reportTraceContext adds the trace-context counts since the last call to
@@ -21,5 +23,13 @@ func (r *execsnoopReceiver) reportTraceContext(ctx context.Context, t *spanTrack
 	if t.envUnreadable > 0 {
 		r.telemetry.ExecsnoopReceiverTraceContextEnvUnreadable.Add(ctx, t.envUnreadable)
 		t.envUnreadable = 0
+	}
+}
+
+// logKernelLimits says once what this kernel cannot do of the exit
+// accounting.
+func (r *execsnoopReceiver) logKernelLimits() {
+	for _, limit := range bpf.KernelLimits() {
+		r.set.Logger.Info("kernel limit: " + limit)
 	}
 }
