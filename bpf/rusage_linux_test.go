@@ -149,3 +149,18 @@ func TestRusageStorageIO(t *testing.T) {
 		t.Errorf("write bytes %d, want at least 8 MiB", ru.WriteBytes)
 	}
 }
+
+// The group_dead argument is found exactly on kernels from 6.16 on.
+func TestExitTracepointSignature(t *testing.T) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor)
+	want := major > 6 || major == 6 && minor >= 16
+	if got := exitHasGroupDead(); got != want {
+		t.Errorf("kernel %d.%d: group_dead found %v, want %v", major, minor, got, want)
+	}
+	t.Logf("kernel limits: %q", KernelLimits())
+}
