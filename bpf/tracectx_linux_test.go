@@ -95,3 +95,12 @@ func TestTraceContextOff(t *testing.T) {
 		t.Errorf("lookup off, yet TRACEPARENT %q", ev.TraceParent)
 	}
 }
+
+// The perf transport carries the same record.
+func TestTraceContextOverPerf(t *testing.T) {
+	r := startRecorder(t, Options{Transport: TransportPerf, TraceContext: true})
+	env := append(fillerEnv(20*1024), "TRACEPARENT="+testTraceparent, "TRACESTATE="+testTracestate)
+	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.TraceState != testTracestate {
+		t.Errorf("TRACEPARENT %q TRACESTATE %q", ev.TraceParent, ev.TraceState)
+	}
+}
