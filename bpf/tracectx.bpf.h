@@ -126,9 +126,12 @@ __attribute__((noinline)) int tracectx_scan_chunk(__u32 chunk)
 		if (off >= len)
 			return 1;
 		__u64 v = *(__u64 *)&s->data[off & (ENV_MASK & ~7)];
+		__u64 cand = zero_bytes(v); /* most words hold no NUL: done */
+		if (!cand)
+			continue;
 		__u64 next = *(__u64 *)&s->data[(off + 8) & (ENV_MASK & ~7)];
 		__u64 following = (v >> 8) | (next << 56); /* each byte's successor */
-		__u64 cand = zero_bytes(v) & zero_bytes(following ^ ('T' * ONES));
+		cand &= zero_bytes(following ^ ('T' * ONES));
 		if (!cand)
 			continue;
 		/* At most two per word: the byte index of the lowest flag, by
