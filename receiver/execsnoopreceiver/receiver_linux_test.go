@@ -204,7 +204,10 @@ func TestLostEventsAreCounted(t *testing.T) {
 // processes it starts afterwards join its trace.
 func TestAdoptRunningProcesses(t *testing.T) {
 	marker := fmt.Sprintf("adopt-%d", time.Now().UnixNano())
-	sh := exec.Command("/bin/sh", "-c", "sleep 0.5; /bin/true child", marker)
+	// The shell starts its child once the receiver has started (a file
+	// says so), however long loading the programs takes.
+	started := filepath.Join(t.TempDir(), "started")
+	sh := exec.Command("/bin/sh", "-c", `while [ ! -e "$0" ]; do sleep 0.02; done; /bin/true child; exit 0`, started, marker)
 	require.NoError(t, sh.Start())
 
 	cfg := testConfig()
@@ -219,6 +222,7 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	require.NoError(t, os.WriteFile(started, nil, 0o644))
 	_ = sh.Wait()
 
 	root, child := ptrace.NewSpan(), ptrace.NewSpan()
