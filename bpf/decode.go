@@ -75,6 +75,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		}
 		ev.ExitCode = e.ExitCode
 		ev.StartTime = d.clock.wallTime(e.StartBootNs)
+		ev.Rusage = rusageOf(&e)
 	case KindFork:
 		var e execsnoopForkEvent
 		if !copyStruct(&e, raw) {
@@ -106,6 +107,19 @@ func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	ev.FilenameTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_FILENAME_TRUNCATED) != 0
 	ev.ArgsUnreadable = e.Flags&uint8(execsnoopExecFlagsEXEC_ARGS_UNREADABLE) != 0
 
+	tpSize, tsSize := int(e.TraceparentSize), int(e.TracestateSize)
+	if argsSize+filenameSize+tpSize+tsSize > len(data) {
+		return fmt.Errorf("%w: exec record claims %d+%d+%d+%d data bytes, has %d",
+			ErrMalformedRecord, argsSize, filenameSize, tpSize, tsSize, len(data))
+	}
+	if tpSize+tsSize > 0 {
+		tc := data[argsSize+filenameSize:]
+		ev.TraceParent = string(tc[:tpSize])
+		ev.TraceState = string(tc[tpSize : tpSize+tsSize])
+	}
+	ev.EnvUnreadable = e.Flags&uint8(execsnoopExecFlagsEXEC_ENV_UNREADABLE) != 0
+	ev.EnvTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_ENV_TRUNCATED) != 0
+	ev.TraceStateTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_TRACESTATE_TRUNCATED) != 0
 	filename := data[argsSize : argsSize+filenameSize]
 	ev.Filename = string(bytes.TrimSuffix(filename, []byte{0}))
 	ev.Args = d.splitArgs(ev.Args, data[:argsSize], ev)
@@ -133,6 +147,25 @@ func (d *decoder) splitArgs(args []string, blob []byte, ev *Event) []string {
 		all = all[end+1:]
 	}
 	return args
+}
+
+func rusageOf(e *execsnoopExitEvent) Rusage {
+	flags := execsnoopRusageFlags(e.RusageFlags)
+	user, system := splitCPU(e.RuntimeNs, e.UtimeNs, e.StimeNs)
+	return Rusage{
+		Valid:                  flags&execsnoopRusageFlagsRUSAGE_VALID != 0,
+		UserCPU:                user,
+		SystemCPU:              system,
+		MaxRSS:                 e.MaxrssKib * 1024,
+		MinorFaults:            e.MinFlt,
+		MajorFaults:            e.MajFlt,
+		VoluntaryCtxSwitches:   e.Nvcsw,
+		InvoluntaryCtxSwitches: e.Nivcsw,
+		IOAccounted:            flags&execsnoopRusageFlagsRUSAGE_IO != 0,
+		ReadBytes:              e.ReadBytes,
+		WriteBytes:             e.WriteBytes,
+		ThreadsCut:             flags&execsnoopRusageFlagsRUSAGE_THREADS_CUT != 0,
+	}
 }
 
 // comm returns the comm as a string, allocating only for names not seen

@@ -74,10 +74,20 @@ type Event struct {
 	FilenameTruncated bool
 	ArgsUnreadable    bool // the kernel could not read the argument memory
 
+	// Exec events with Options.TraceContext: the values of the new image's
+	// TRACEPARENT and TRACESTATE environment variables as found (not
+	// validated; "" when absent), and how the search went.
+	TraceParent, TraceState string
+	EnvUnreadable           bool // a page of the environment could not be read
+	EnvTruncated            bool // the environment is longer than the search budget
+	TraceStateTruncated     bool // TRACESTATE was cut at 512 bytes
+
 	// Exit events: the raw wait(2) status; see ExitStatus, Signal, CoreDumped.
 	ExitCode uint32
 	// Exit and fork events: when the process started.
 	StartTime time.Time
+	// Exit events: what the whole process used.
+	Rusage Rusage
 }
 
 // Failed reports whether the event is an exec that returned an error.

@@ -96,6 +96,9 @@ struct {
 	__type(value, struct exec_scratch);
 } exec_scratch SEC(".maps");
 
+#include "tracectx.bpf.h"
+#include "rusage.bpf.h"
+
 static __always_inline void count_stat(__u32 index)
 {
 	__u64 *value = bpf_map_lookup_elem(&stats, &index);
@@ -207,6 +210,7 @@ static __always_inline void finish_exec(void *ctx, struct exec_scratch *s, const
 	s->event.filename_size = n;
 
 	__u64 size = sizeof(s->event) + off + (n & (FILENAME_SIZE_LIMIT * 2 - 1));
+	size += tracectx_append(s, size - sizeof(s->event));
 	if (size > sizeof(*s))
 		return;
 	output(ctx, s, size, STAT_LOST_EXEC);
@@ -240,6 +244,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	s->event.syscall = nr == NR_EXECVEAT || fd_relative ? EXEC_SYSCALL_EXECVEAT :
 			   nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE : EXEC_SYSCALL_UNKNOWN;
 
+	tracectx_scan(task, s); /* before argv takes the scratch space */
 	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
 	__u64 arg_end = BPF_CORE_READ(task, mm, arg_end);
 	__u64 len = arg_end > arg_start ? arg_end - arg_start : 0;
@@ -395,7 +400,7 @@ int BPF_PROG(handle_exec_failure_fexit_bprm, struct linux_binprm *bprm, int fd, 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (!exit_group_dead(ctx, task))
 		return 0;
 	__u64 uid_gid = bpf_get_current_uid_gid();
 	if (!wanted(task, (__u32)uid_gid))
@@ -405,6 +410,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	fill_header(&e.hdr, EVENT_EXIT, task, uid_gid);
 	e.start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
+	fill_rusage(&e, task);
 	output(ctx, &e, sizeof(e), STAT_LOST_EXIT);
 	return 0;
 }

@@ -11,6 +11,9 @@
 #define ARGS_SIZE_LIMIT (32 * 1024) /* argv byte budget */
 #define ARGS_COUNT_LIMIT 1024       /* argv pointers walked for a failed exec */
 #define FILENAME_SIZE_LIMIT 4096    /* PATH_MAX */
+#define ENV_SCAN_LIMIT (60 * 1024)  /* environment bytes searched for trace context */
+#define TRACEPARENT_SIZE_LIMIT 64   /* a version-00 traceparent is 55 bytes */
+#define TRACESTATE_SIZE_LIMIT 512   /* what W3C asks vendors to propagate */
 
 /* Every record starts with this header; kind says which body follows. */
 enum event_kind {
@@ -41,12 +44,17 @@ enum exec_flags {
 	EXEC_ARGS_TRUNCATED = 1 << 0,     /* argv hit the byte budget or the count limit */
 	EXEC_FILENAME_TRUNCATED = 1 << 1, /* filename longer than FILENAME_SIZE_LIMIT */
 	EXEC_ARGS_UNREADABLE = 1 << 2,    /* the argv memory could not be read */
+	EXEC_ENV_UNREADABLE = 1 << 3,     /* a page of the environment could not be read */
+	EXEC_ENV_TRUNCATED = 1 << 4,      /* the environment is longer than the scan budget */
+	EXEC_TRACESTATE_TRUNCATED = 1 << 5, /* TRACESTATE longer than TRACESTATE_SIZE_LIMIT */
 };
 
 /* An exec record is this struct followed by args_size bytes of argv (each
  * argument NUL-terminated, so empty arguments keep their place; the last one
- * may lack its NUL when EXEC_ARGS_TRUNCATED is set) and then filename_size
- * bytes of the filename (NUL included). */
+ * may lack its NUL when EXEC_ARGS_TRUNCATED is set), then filename_size
+ * bytes of the filename (NUL included), then traceparent_size and
+ * tracestate_size bytes of the values of the new image's TRACEPARENT and
+ * TRACESTATE environment variables (no NUL; 0 when absent or not looked for). */
 struct exec_event {
 	struct event_header hdr;
 	__s32 retval;   /* 0 or -errno */
@@ -57,6 +65,9 @@ struct exec_event {
 	__u8 syscall; /* enum exec_syscall */
 	__u8 flags;   /* enum exec_flags */
 	__u8 pad[6];
+	__u16 traceparent_size;
+	__u16 tracestate_size;
+	__u32 pad2;
 };
 
 struct exit_event {
@@ -64,6 +75,25 @@ struct exit_event {
 	__u64 start_boot_ns; /* the process's start, same clock as boot_ns */
 	__u32 exit_code;     /* as wait(2) reports it: status << 8 | core << 7 | signal */
 	__u32 pad;
+	/* Resource usage of the whole thread group (rusage.bpf.h). */
+	__u64 runtime_ns;  /* CPU time from the scheduler, every thread */
+	__u64 utime_ns;    /* tick-sampled user time: with stime_ns, the user/system split */
+	__u64 stime_ns;
+	__u64 maxrss_kib;  /* peak resident set, as getrusage's ru_maxrss */
+	__u64 min_flt;
+	__u64 maj_flt;
+	__u64 nvcsw;       /* voluntary context switches */
+	__u64 nivcsw;
+	__u64 read_bytes;  /* storage I/O (task_io_accounting) */
+	__u64 write_bytes;
+	__u32 rusage_flags; /* enum rusage_flags */
+	__u32 pad2;
+};
+
+enum rusage_flags {
+	RUSAGE_VALID = 1 << 0,       /* the fields above were filled */
+	RUSAGE_IO = 1 << 1,          /* read_bytes/write_bytes are accounted */
+	RUSAGE_THREADS_CUT = 1 << 2, /* more live threads than the walk visits */
 };
 
 struct fork_event {

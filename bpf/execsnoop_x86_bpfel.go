@@ -35,24 +35,30 @@ const (
 )
 
 type execsnoopExecEvent struct {
-	_            structs.HostLayout
-	Hdr          execsnoopEventHeader
-	Retval       int32
-	Loginuid     uint32
-	Argc         uint32
-	ArgsSize     uint16
-	FilenameSize uint16
-	Syscall      uint8
-	Flags        uint8
-	Pad          [6]uint8
+	_               structs.HostLayout
+	Hdr             execsnoopEventHeader
+	Retval          int32
+	Loginuid        uint32
+	Argc            uint32
+	ArgsSize        uint16
+	FilenameSize    uint16
+	Syscall         uint8
+	Flags           uint8
+	Pad             [6]uint8
+	TraceparentSize uint16
+	TracestateSize  uint16
+	Pad2            uint32
 }
 
 type execsnoopExecFlags uint32
 
 const (
-	execsnoopExecFlagsEXEC_ARGS_TRUNCATED     execsnoopExecFlags = 1
-	execsnoopExecFlagsEXEC_FILENAME_TRUNCATED execsnoopExecFlags = 2
-	execsnoopExecFlagsEXEC_ARGS_UNREADABLE    execsnoopExecFlags = 4
+	execsnoopExecFlagsEXEC_ARGS_TRUNCATED       execsnoopExecFlags = 1
+	execsnoopExecFlagsEXEC_FILENAME_TRUNCATED   execsnoopExecFlags = 2
+	execsnoopExecFlagsEXEC_ARGS_UNREADABLE      execsnoopExecFlags = 4
+	execsnoopExecFlagsEXEC_ENV_UNREADABLE       execsnoopExecFlags = 8
+	execsnoopExecFlagsEXEC_ENV_TRUNCATED        execsnoopExecFlags = 16
+	execsnoopExecFlagsEXEC_TRACESTATE_TRUNCATED execsnoopExecFlags = 32
 )
 
 type execsnoopExecScratch struct {
@@ -75,6 +81,18 @@ type execsnoopExitEvent struct {
 	StartBootNs uint64
 	ExitCode    uint32
 	Pad         uint32
+	RuntimeNs   uint64
+	UtimeNs     uint64
+	StimeNs     uint64
+	MaxrssKib   uint64
+	MinFlt      uint64
+	MajFlt      uint64
+	Nvcsw       uint64
+	Nivcsw      uint64
+	ReadBytes   uint64
+	WriteBytes  uint64
+	RusageFlags uint32
+	Pad2        uint32
 }
 
 type execsnoopForkEvent struct {
@@ -82,6 +100,14 @@ type execsnoopForkEvent struct {
 	Hdr         execsnoopEventHeader
 	StartBootNs uint64
 }
+
+type execsnoopRusageFlags uint32
+
+const (
+	execsnoopRusageFlagsRUSAGE_VALID       execsnoopRusageFlags = 1
+	execsnoopRusageFlagsRUSAGE_IO          execsnoopRusageFlags = 2
+	execsnoopRusageFlagsRUSAGE_THREADS_CUT execsnoopRusageFlags = 4
+)
 
 type execsnoopStatIndex uint32
 
@@ -92,6 +118,18 @@ const (
 	execsnoopStatIndexSTAT_COUNT     execsnoopStatIndex = 3
 )
 
+type execsnoopTracectxState struct {
+	_         structs.HostLayout
+	Stamp     uint64
+	EnvStart  uint64
+	Len       uint32
+	TpOff     uint32
+	TsOff     uint32
+	BadPieces uint32
+	Flags     uint32
+	Pad       uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -101,6 +139,7 @@ const (
 	execsnoopMapEventsRingbuf               = "events_ringbuf"
 	execsnoopMapExecScratch                 = "exec_scratch"
 	execsnoopMapStats                       = "stats"
+	execsnoopMapTracectxState               = "tracectx_state"
 	execsnoopMapUidFilter                   = "uid_filter"
 	execsnoopProgHandleExec                 = "handle_exec"
 	execsnoopProgHandleExecFailure          = "handle_exec_failure"
@@ -109,7 +148,9 @@ const (
 	execsnoopProgHandleExit                 = "handle_exit"
 	execsnoopProgHandleFork                 = "handle_fork"
 	execsnoopVarArgsSizeMax                 = "args_size_max"
+	execsnoopVarEnvScanMax                  = "env_scan_max"
 	execsnoopVarExcludeTreeTgid             = "exclude_tree_tgid"
+	execsnoopVarExitHasGroupDead            = "exit_has_group_dead"
 	execsnoopVarFilterCgroup                = "filter_cgroup"
 	execsnoopVarFilterUid                   = "filter_uid"
 	execsnoopVarReportFailedExecs           = "report_failed_execs"
@@ -119,6 +160,7 @@ const (
 	execsnoopVarUnusedExecSyscall           = "unused_exec_syscall"
 	execsnoopVarUnusedExitEvent             = "unused_exit_event"
 	execsnoopVarUnusedForkEvent             = "unused_fork_event"
+	execsnoopVarUnusedRusageFlags           = "unused_rusage_flags"
 	execsnoopVarUnusedStatIndex             = "unused_stat_index"
 	execsnoopVarUseRingbuf                  = "use_ringbuf"
 )
@@ -182,6 +224,7 @@ type execsnoopMapSpecs struct {
 	EventsRingbuf *ebpf.MapSpec `ebpf:"events_ringbuf"`
 	ExecScratch   *ebpf.MapSpec `ebpf:"exec_scratch"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	TracectxState *ebpf.MapSpec `ebpf:"tracectx_state"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
 }
 
@@ -190,7 +233,9 @@ type execsnoopMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type execsnoopVariableSpecs struct {
 	ArgsSizeMax           *ebpf.VariableSpec `ebpf:"args_size_max"`
+	EnvScanMax            *ebpf.VariableSpec `ebpf:"env_scan_max"`
 	ExcludeTreeTgid       *ebpf.VariableSpec `ebpf:"exclude_tree_tgid"`
+	ExitHasGroupDead      *ebpf.VariableSpec `ebpf:"exit_has_group_dead"`
 	FilterCgroup          *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterUid             *ebpf.VariableSpec `ebpf:"filter_uid"`
 	ReportFailedExecs     *ebpf.VariableSpec `ebpf:"report_failed_execs"`
@@ -200,6 +245,7 @@ type execsnoopVariableSpecs struct {
 	UnusedExecSyscall     *ebpf.VariableSpec `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedRusageFlags     *ebpf.VariableSpec `ebpf:"unused_rusage_flags"`
 	UnusedStatIndex       *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	UseRingbuf            *ebpf.VariableSpec `ebpf:"use_ringbuf"`
 }
@@ -229,6 +275,7 @@ type execsnoopMaps struct {
 	EventsRingbuf *ebpf.Map `ebpf:"events_ringbuf"`
 	ExecScratch   *ebpf.Map `ebpf:"exec_scratch"`
 	Stats         *ebpf.Map `ebpf:"stats"`
+	TracectxState *ebpf.Map `ebpf:"tracectx_state"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
 }
 
@@ -239,6 +286,7 @@ func (m *execsnoopMaps) Close() error {
 		m.EventsRingbuf,
 		m.ExecScratch,
 		m.Stats,
+		m.TracectxState,
 		m.UidFilter,
 	)
 }
@@ -248,7 +296,9 @@ func (m *execsnoopMaps) Close() error {
 // It can be passed to loadExecsnoopObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execsnoopVariables struct {
 	ArgsSizeMax           *ebpf.Variable `ebpf:"args_size_max"`
+	EnvScanMax            *ebpf.Variable `ebpf:"env_scan_max"`
 	ExcludeTreeTgid       *ebpf.Variable `ebpf:"exclude_tree_tgid"`
+	ExitHasGroupDead      *ebpf.Variable `ebpf:"exit_has_group_dead"`
 	FilterCgroup          *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterUid             *ebpf.Variable `ebpf:"filter_uid"`
 	ReportFailedExecs     *ebpf.Variable `ebpf:"report_failed_execs"`
@@ -258,6 +308,7 @@ type execsnoopVariables struct {
 	UnusedExecSyscall     *ebpf.Variable `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedRusageFlags     *ebpf.Variable `ebpf:"unused_rusage_flags"`
 	UnusedStatIndex       *ebpf.Variable `ebpf:"unused_stat_index"`
 	UseRingbuf            *ebpf.Variable `ebpf:"use_ringbuf"`
 }

@@ -50,6 +50,10 @@ const (
 	DefaultMaxArgs     = 1024
 	DefaultDrainPeriod = 50 * time.Millisecond
 	MaxDrainPeriod     = 10 * time.Second
+	// DefaultEnvScanSize and MaxEnvScanSize bound the environment bytes
+	// searched for TRACEPARENT/TRACESTATE (ENV_SCAN_LIMIT in execsnoop.h).
+	DefaultEnvScanSize = 32 * 1024
+	MaxEnvScanSize     = 60 * 1024
 )
 
 // Options configure Open. The zero value means the defaults.
@@ -79,6 +83,12 @@ type Options struct {
 	// DrainPeriod is how often the reader drains the buffer: the bound on
 	// delivery latency. The buffer must hold the events of one period.
 	DrainPeriod time.Duration
+	// TraceContext looks for TRACEPARENT and TRACESTATE in the environment
+	// of every new image (Event.TraceParent, Event.TraceState); only their
+	// values leave the kernel. EnvScanSize bounds the bytes searched
+	// (0: DefaultEnvScanSize, at most MaxEnvScanSize).
+	TraceContext bool
+	EnvScanSize  int
 }
 
 func (o Options) withDefaults() Options {
@@ -102,6 +112,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DrainPeriod == 0 {
 		o.DrainPeriod = DefaultDrainPeriod
+	}
+	if o.EnvScanSize == 0 {
+		o.EnvScanSize = DefaultEnvScanSize
 	}
 	return o
 }
@@ -137,6 +150,9 @@ func (o Options) Validate() error {
 	if o.DrainPeriod < 0 || o.DrainPeriod > MaxDrainPeriod {
 		errs = append(errs, fmt.Errorf("drain period %s: must be between 0 and %s", o.DrainPeriod, MaxDrainPeriod))
 	}
+	if o.EnvScanSize < 0 || o.EnvScanSize > MaxEnvScanSize {
+		errs = append(errs, fmt.Errorf("environment scan size %d: must be at most %d bytes (0 for the default)", o.EnvScanSize, MaxEnvScanSize))
+	}
 	return errors.Join(errs...)
 }
 
@@ -163,3 +179,11 @@ var ErrDrained = errors.New("buffer drained")
 // ErrClosed is returned by Read once the probe is closed, or stopped and
 // drained.
 var ErrClosed = errors.New("probe closed")
+
+// envScanMax is the kernel's env_scan_max: 0 turns the lookup off.
+func envScanMax(o Options) uint32 {
+	if !o.TraceContext {
+		return 0
+	}
+	return uint32(o.EnvScanSize)
+}

@@ -123,6 +123,8 @@ func Open(opts Options) (_ *Probe, err error) {
 		execsnoopVarFilterUid:             len(opts.UIDs) > 0,
 		execsnoopVarFilterCgroup:          opts.CgroupPath != "",
 		execsnoopVarExcludeTreeTgid:       opts.ExcludeTree,
+		execsnoopVarEnvScanMax:            envScanMax(opts),
+		execsnoopVarExitHasGroupDead:      exitHasGroupDead(),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)

@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "execveat":
 		os.Exit(execveatTrue())
+	case "burn":
+		os.Exit(burn())
+	case "rusage-parent":
+		os.Exit(rusageParent())
 	case "":
 		// Close must leave no reader goroutine behind.
 		goleak.VerifyTestMain(m)

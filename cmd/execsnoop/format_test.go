@@ -54,7 +54,9 @@ func TestTableFormat(t *testing.T) {
 	failed.Retval, failed.Args, failed.Filename = -2, []string{"/nonexistent"}, "/nonexistent"
 	cut := execEvent()
 	cut.ArgsTruncated, cut.Argc = true, 5000
-	got := tableLines(t, &config{}, execEvent(), failed, cut, exitEvent(3<<8), exitEvent(9|0x80))
+	used := exitEvent(0)
+	used.Rusage = bpf.Rusage{Valid: true, UserCPU: 300 * time.Millisecond, SystemCPU: 46 * time.Millisecond, MaxRSS: 64<<20 + 300<<10}
+	got := tableLines(t, &config{}, execEvent(), failed, cut, exitEvent(3<<8), exitEvent(9|0x80), used)
 	want := []string{
 		"PCOMM            PID     PPID    RET ARGS",
 		"sh               4242    1         0 /bin/sh -c exit 3",
@@ -62,6 +64,7 @@ func TestTableFormat(t *testing.T) {
 		"sh               4242    1         0 /bin/sh -c exit 3 ...",
 		"sleep            4242    1         3 [exit status 3 after 1.20s]",
 		"sleep            4242    1       137 [killed by SIGKILL after 1.20s (core dumped)]",
+		"sleep            4242    1         0 [exit status 0 after 1.20s, cpu 0.35s, max rss 64.3 MiB]",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -103,7 +106,10 @@ func TestJSONEqualsTheMapping(t *testing.T) {
 	mapper := &procattr.Mapper{}
 	failed := execEvent()
 	failed.Retval, failed.LoginUID, failed.ArgsTruncated = -13, 1000, true
-	for _, ev := range []*bpf.Event{execEvent(), failed, exitEvent(3 << 8), exitEvent(15)} {
+	used := exitEvent(0)
+	used.Rusage = bpf.Rusage{Valid: true, UserCPU: 300 * time.Millisecond, SystemCPU: 46 * time.Millisecond,
+		MaxRSS: 64 << 20, MinorFaults: 17000, VoluntaryCtxSwitches: 3, IOAccounted: true, WriteBytes: 8 << 20}
+	for _, ev := range []*bpf.Event{execEvent(), failed, exitEvent(3 << 8), exitEvent(15), used} {
 		var buf bytes.Buffer
 		w := bufio.NewWriter(&buf)
 		jw := newJSONWriter(w, mapper)

@@ -330,7 +330,9 @@ Columns: PCOMM is the process name after the exec, PID and PPID the process
 and its parent, RET 0 or -errno of a failed exec (-x), ARGS the arguments.
 With --exits, a process's exit is a row whose RET is the exit code as a shell
 reports it (128+signal when killed) and whose ARGS read e.g.
-"[exit status 3 after 1.20s]" or "[killed by SIGKILL after 0.05s]".
+"[exit status 3 after 1.20s, cpu 0.95s, max rss 12.3 MiB]" or
+"[killed by SIGKILL after 0.05s, cpu 0.01s, max rss 1.2 MiB]": the lifetime,
+the CPU time (user and system, all threads) and the peak resident memory.
 
 Filters: -x, -u and -c apply in the kernel; -n and -l in execsnoop.
 
@@ -387,7 +389,12 @@ JSON (--json): one object per line:
    "severity": "INFO" or "WARN" (a failed exec), "body": a line for people,
    "resource": {"container.id": ID} (only in a container),
    "attributes": {OpenTelemetry attributes: "process.pid", "process.parent_pid",
-   "process.command_args" (an array), "process.executable.path", ...}}
+   "process.command_args" (an array), "process.executable.path", ...;
+   exits add what the process used: "process.cpu.time.user" and
+   "process.cpu.time.system" (seconds), "execsnoop.process.memory.peak"
+   (bytes), "process.paging.faults.minor"/".major",
+   "process.context_switches.voluntary"/".involuntary",
+   "process.disk.io.read"/".write" (bytes)}}
   The names and values are those of the collector's execsnoop receiver.
   As there, secrets in arguments (--password=..., TOKEN=..., Bearer ...,
   user:password@ in URLs, well-known key formats) are masked as ****, and

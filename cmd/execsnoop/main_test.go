@@ -290,8 +290,8 @@ func TestTableExitsAndPrefixColumns(t *testing.T) {
 		t.Fatalf("no exit row for pid %d in:\n%s", sh.Process.Pid, c.stdout.String())
 	}
 	if exitRow.comm != "sh" || exitRow.ret != 3 || exitRow.ppid != os.Getpid() ||
-		!regexp.MustCompile(`^\[exit status 3 after \d+\.\d\ds\]$`).MatchString(exitRow.args) {
-		t.Errorf("exit row %q: want sh, RET 3, [exit status 3 after N.NNs]", exitRow.rawFields)
+		!regexp.MustCompile(`^\[exit status 3 after \d+\.\d\ds, cpu \d+\.\d\ds, max rss \d+\.\d MiB\]$`).MatchString(exitRow.args) {
+		t.Errorf("exit row %q: want sh, RET 3, [exit status 3 after N.NNs, cpu N.NNs, max rss N.N MiB]", exitRow.rawFields)
 	}
 }
 
@@ -434,10 +434,16 @@ func TestJSON(t *testing.T) {
 	for k, v := range map[string]any{
 		procattr.ProcessExitCode: 3, procattr.ExitStatus: 3, procattr.ProcessExitTime: nil,
 		procattr.ProcessCreationTime: nil, procattr.Lifetime: nil,
+		procattr.CPUTimeUser: nil, procattr.CPUTimeSystem: nil, procattr.MemoryPeak: nil,
+		procattr.PagingFaultsMinor: nil, procattr.PagingFaultsMajor: nil,
+		procattr.ContextSwitchesVol: nil, procattr.ContextSwitchesInvol: nil,
 	} {
 		want[k] = v
 	}
-	assertAttrs(t, exit, want, procattr.ProcessLinuxCgroup)
+	assertAttrs(t, exit, want, procattr.ProcessLinuxCgroup, procattr.DiskIORead, procattr.DiskIOWrite)
+	if peak, _ := intAttr(exit, procattr.MemoryPeak); peak < 100<<10 {
+		t.Errorf("sh's peak RSS %d bytes: not plausible", peak)
+	}
 
 	failed := find(procattr.EventExec, 0, missing)
 	if failed.Severity != "WARN" || failed.Body != "exec failed (ENOENT): "+missing {

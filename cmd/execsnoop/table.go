@@ -134,9 +134,10 @@ func (t *tableWriter) appendArgs(b []byte, ev *bpf.Event) []byte {
 	return b
 }
 
-// appendExit appends "[exit status 3 after 1.20s]" or
-// "[killed by SIGKILL after 0.05s (core dumped)]": procattr's exit body
-// without the comm (the PCOMM column), rounded the same way.
+// appendExit appends "[exit status 3 after 1.20s, cpu 0.95s, max rss 12.3 MiB]"
+// or "[killed by SIGKILL after 0.05s (core dumped), cpu ...]": procattr's
+// exit body without the comm (the PCOMM column), rounded the same way, and
+// what the whole process used: CPU time (user and system) and peak RSS.
 func appendExit(b []byte, ev *bpf.Event) []byte {
 	if sig := ev.Signal(); sig != 0 {
 		b = append(b, "[killed by "...)
@@ -150,6 +151,13 @@ func appendExit(b []byte, ev *bpf.Event) []byte {
 	b = append(b, 's')
 	if ev.Signal() != 0 && ev.CoreDumped() {
 		b = append(b, " (core dumped)"...)
+	}
+	if ru := &ev.Rusage; ru.Valid {
+		b = append(b, ", cpu "...)
+		b = strconv.AppendFloat(b, ru.CPU().Seconds(), 'f', 2, 64)
+		b = append(b, "s, max rss "...)
+		b = strconv.AppendFloat(b, float64(ru.MaxRSS)/(1<<20), 'f', 1, 64)
+		b = append(b, " MiB"...)
 	}
 	return append(b, ']')
 }

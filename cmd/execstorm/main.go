@@ -20,9 +20,10 @@ func main() {
 	count := flag.Int("n", 10000, "execs in all")
 	program := flag.String("program", "/bin/true", "the program each exec runs")
 	marker := flag.String("marker", fmt.Sprintf("storm-%d", time.Now().UnixNano()), "prefix of each exec's marker argument (MARKER-I)")
+	envBytes := flag.Int("env-bytes", 0, "give each exec an environment of about this many bytes (variables of 100 bytes), as a CI job's commands have")
 	syscalls := flag.Int("syscalls", 0, "instead of a storm, time this many getppid(2) calls: the cost every syscall pays while a tracer hooks syscall exits")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX] | -syscalls N\n\n"+
+		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX] [-env-bytes B] | -syscalls N\n\n"+
 			"Runs PATH N times from W workers, as PATH PREFIX-I, and prints one JSON line:\n"+
 			"{\"execs\":N,\"failed\":F,\"seconds\":S,\"rate\":R,\"marker\":PREFIX}\n\n")
 		flag.PrintDefaults()
@@ -41,6 +42,7 @@ func main() {
 		os.Exit(2)
 	}
 
+	env := fillerEnv(*envBytes)
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -51,7 +53,7 @@ func main() {
 				if i > int64(*count) {
 					return
 				}
-				if err := runOnce(*program, fmt.Sprintf("%s-%d", *marker, i)); err != nil {
+				if err := runOnce(*program, fmt.Sprintf("%s-%d", *marker, i), env); err != nil {
 					failed.Add(1)
 				}
 			}
@@ -79,8 +81,8 @@ func timeSyscalls(n int) {
 
 // runOnce forks, execs and reaps one child: no goroutines or pipes per
 // child, unlike os/exec, so the generator itself stays cheap.
-func runOnce(program, arg string) error {
-	pid, err := syscall.ForkExec(program, []string{program, arg}, &syscall.ProcAttr{Env: []string{}})
+func runOnce(program, arg string, env []string) error {
+	pid, err := syscall.ForkExec(program, []string{program, arg}, &syscall.ProcAttr{Env: env})
 	if err != nil {
 		return err
 	}
@@ -92,4 +94,20 @@ func runOnce(program, arg string) error {
 		return fmt.Errorf("%s exited with %v", program, status)
 	}
 	return nil
+}
+
+// fillerEnv is about n bytes of environment: variables of 100 bytes each
+// (NUL included), none of them TRACEPARENT, so a lookup reads it all.
+func fillerEnv(n int) []string {
+	env := []string{}
+	for i := 0; n > 0; i++ {
+		name := fmt.Sprintf("STORM_VAR_%04d=", i)
+		v := make([]byte, 99-len(name))
+		for j := range v {
+			v[j] = 'x'
+		}
+		env = append(env, name+string(v))
+		n -= 100
+	}
+	return env
 }

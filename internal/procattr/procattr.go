@@ -61,8 +61,9 @@ const (
 )
 
 // MaxAttributes is how many attributes Attributes emits for one event at
-// most (an exec with every flag set), so that sinks can size storage once.
-const MaxAttributes = 21
+// most (an exit with a cgroup, a signal and every resource-usage value),
+// so that sinks can size storage once.
+const MaxAttributes = 23
 
 // Event names.
 const (
@@ -252,6 +253,7 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 		} else {
 			s.Int(ExitStatus, int64(ev.ExitStatus()))
 		}
+		rusageAttributes(&ev.Rusage, s)
 	case bpf.KindFork:
 		s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
 	}

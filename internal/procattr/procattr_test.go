@@ -175,3 +175,38 @@ func FuzzAttributes(f *testing.F) {
 		}
 	})
 }
+
+func TestRusageAttributes(t *testing.T) {
+	ev := &bpf.Event{Kind: bpf.KindExit, PID: 10, PPID: 1, Comm: "make", ExitCode: 9, StartTime: start,
+		Time: start.Add(time.Second), CgroupID: 0, Rusage: bpf.Rusage{Valid: true, UserCPU: 1500 * time.Millisecond,
+			SystemCPU: 250 * time.Millisecond, MaxRSS: 64 << 20, MinorFaults: 1000, MajorFaults: 2,
+			VoluntaryCtxSwitches: 30, InvoluntaryCtxSwitches: 4, IOAccounted: true, ReadBytes: 4096, WriteBytes: 8192,
+			ThreadsCut: true}}
+	got := MapSink{}
+	(&Mapper{}).Attributes(ev, got)
+	want := MapSink{CPUTimeUser: 1.5, CPUTimeSystem: 0.25, MemoryPeak: int64(64 << 20), PagingFaultsMinor: int64(1000),
+		PagingFaultsMajor: int64(2), ContextSwitchesVol: int64(30), ContextSwitchesInvol: int64(4),
+		DiskIORead: int64(4096), DiskIOWrite: int64(8192), RusageThreadsTruncated: true}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, got[k], v)
+		}
+	}
+	// The most attributes any event has: an exit killed by a signal, in a
+	// cgroup, with every value (one more for process.linux.cgroup).
+	if len(got)+1 > MaxAttributes {
+		t.Errorf("%d attributes, MaxAttributes is %d", len(got)+1, MaxAttributes)
+	}
+	ev.Rusage.IOAccounted = false
+	got = MapSink{}
+	(&Mapper{}).Attributes(ev, got)
+	if _, ok := got[DiskIORead]; ok {
+		t.Error("storage I/O attributes where the kernel does not account it")
+	}
+	ev.Rusage = bpf.Rusage{}
+	got = MapSink{}
+	(&Mapper{}).Attributes(ev, got)
+	if _, ok := got[CPUTimeUser]; ok {
+		t.Error("resource usage attributes without resource usage")
+	}
+}

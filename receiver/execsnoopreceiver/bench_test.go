@@ -18,7 +18,7 @@ func BenchmarkToLogRecord(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		batch.add(&benchExec, now)
+		batch.add(&benchExec, now, spanLink{})
 		if batch.count == defaultBatchSize {
 			batch.take()
 		}
@@ -39,7 +39,7 @@ func BenchmarkReceiverPerEvent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if cfg.Filters.keepComm(ev.Comm) {
-			batch.add(&ev, now)
+			batch.add(&ev, now, spanLink{})
 		}
 		if batch.count == defaultBatchSize {
 			batch.take()

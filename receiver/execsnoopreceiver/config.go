@@ -45,6 +45,14 @@ type TracesConfig struct {
 	// running (read from /proc), so that children of a shell started
 	// before the collector join that shell's trace.
 	AdoptRunning bool `mapstructure:"adopt_running"`
+	// ContextFromEnv joins a process's span to the trace its caller handed
+	// it in the TRACEPARENT (and TRACESTATE) environment variables, as CI
+	// systems do: the kernel reads them at exec. On by default; it costs
+	// nothing when the receiver is in no traces pipeline.
+	ContextFromEnv bool `mapstructure:"context_from_env"`
+	// EnvScanBytes is how many bytes of a new image's environment are
+	// searched for them (default 32 KiB, at most 60 KiB).
+	EnvScanBytes int `mapstructure:"env_scan_bytes"`
 }
 
 // RedactionConfig masks secrets in argv (and in the body built from it).
@@ -114,7 +122,8 @@ func createDefaultConfig() *Config {
 		Filters:        FiltersConfig{ExcludeSelf: true},
 		Redaction:      RedactionConfig{Enabled: true},
 		Batch:          BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
-		Traces:         TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans},
+		Traces: TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans,
+			ContextFromEnv: true, EnvScanBytes: bpf.DefaultEnvScanSize},
 	}
 }
 
@@ -181,6 +190,9 @@ func (c *Config) Validate() error {
 	if c.Traces.MaxOpenSpans < 1 {
 		bad("traces.max_open_spans", "%d must be at least 1", c.Traces.MaxOpenSpans)
 	}
+	if c.Traces.EnvScanBytes < 1 || c.Traces.EnvScanBytes > bpf.MaxEnvScanSize {
+		bad("traces.env_scan_bytes", "%d is not between 1 and %d", c.Traces.EnvScanBytes, bpf.MaxEnvScanSize)
+	}
 	return errors.Join(errs...)
 }
 
@@ -198,6 +210,10 @@ func (c *Config) probeOptions(selfPID int, spans bool) bpf.Options {
 		UIDs:           c.Filters.UIDs,
 		CgroupPath:     c.Filters.Cgroup,
 		DrainPeriod:    c.Buffer.DrainPeriod,
+		// Only spans use the trace context: a logs-only receiver does
+		// not look for it.
+		TraceContext: spans && c.Traces.ContextFromEnv,
+		EnvScanSize:  c.Traces.EnvScanBytes,
 	}
 	if c.Filters.ExcludeSelf {
 		opts.ExcludeTree = uint32(selfPID)

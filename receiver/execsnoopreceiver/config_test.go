@@ -51,7 +51,7 @@ func TestCustomConfig(t *testing.T) {
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
 		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},
 		Batch:     BatchConfig{MaxSize: 100, FlushInterval: time.Second},
-		Traces:    TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 50},
+		Traces:    TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 50, ContextFromEnv: false, EnvScanBytes: 16384},
 	}, cfg)
 	opts := cfg.probeOptions(1234, false)
 	assert.Equal(t, uint32(0), opts.ExcludeTree, "exclude_self is off")
@@ -65,7 +65,7 @@ func TestInvalidConfigNamesEachField(t *testing.T) {
 	_, err := loadConfig(t, "invalid")
 	require.Error(t, err)
 	for _, field := range []string{"buffer.type", "buffer.size", "buffer.drain_period", "args.max_bytes",
-		"args.max_count", "failed_execs", "failed_exec_hook", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans",
+		"args.max_count", "failed_execs", "failed_exec_hook", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans", "traces.env_scan_bytes",
 		"batch.flush_interval"} {
 		assert.Contains(t, err.Error(), field+":")
 	}

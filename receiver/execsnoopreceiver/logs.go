@@ -31,9 +31,21 @@ func newLogBatch(mapper *procattr.Mapper, scopeVersion string) *logBatch {
 	return b
 }
 
-func (b *logBatch) add(ev *bpf.Event, observed time.Time) {
+// spanLink is the span of a log record's process, when spans are built.
+type spanLink struct {
+	traceID pcommon.TraceID
+	spanID  pcommon.SpanID
+	ok      bool
+}
+
+func (b *logBatch) add(ev *bpf.Event, observed time.Time, link spanLink) {
 	records := b.slot(b.mapper.Container(ev), observed)
-	toLogRecord(ev, observed, b.mapper, records.AppendEmpty())
+	lr := records.AppendEmpty()
+	toLogRecord(ev, observed, b.mapper, lr)
+	if link.ok {
+		lr.SetTraceID(link.traceID)
+		lr.SetSpanID(link.spanID)
+	}
 }
 
 // take hands over the collected logs and starts a new batch.

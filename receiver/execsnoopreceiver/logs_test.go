@@ -41,13 +41,13 @@ func TestBatchGroupsByContainer(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	exec := bpf.Event{Kind: bpf.KindExec, PID: 7, PPID: 1, Comm: "sh", Filename: "/bin/sh",
 		Args: []string{"sh", "-c", "exit 3"}, Argc: 3, Time: now.Add(-time.Millisecond), CgroupID: hostCg}
-	b.add(&exec, now)
+	b.add(&exec, now, spanLink{})
 	inContainer := exec
 	inContainer.CgroupID = containerCg
-	b.add(&inContainer, now)
+	b.add(&inContainer, now, spanLink{})
 	failed := exec
 	failed.Retval = -13
-	b.add(&failed, now)
+	b.add(&failed, now, spanLink{})
 	require.Equal(t, 3, b.count)
 
 	logs := b.take()
@@ -78,6 +78,6 @@ func TestBatchGroupsByContainer(t *testing.T) {
 	assert.Equal(t, "EACCES", errType.Str())
 
 	// The next batch starts empty.
-	b.add(&exec, now)
+	b.add(&exec, now, spanLink{})
 	assert.Equal(t, 1, b.take().LogRecordCount())
 }

@@ -45,6 +45,8 @@ type execsnoopReceiver struct {
 	warnedLost     uint64 // the lost total at the last warning
 	lastRefuseWarn time.Time
 	refusedSince   int64
+	// warnedInvalidContext: the log line about invalid TRACEPARENTs is out.
+	warnedInvalidContext bool
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*execsnoopReceiver, error) {
@@ -99,7 +101,9 @@ func (r *execsnoopReceiver) start() error {
 		zap.Bool("exits", r.cfg.Exits),
 		zap.Bool("logs", r.logsNext != nil),
 		zap.Bool("spans", spans),
+		zap.Bool("trace_context_from_env", spans && r.cfg.Traces.ContextFromEnv),
 		zap.Bool("redaction", redactor != nil))
+	r.logKernelLimits()
 	out := &outputs{mapper: mapper}
 	if r.logsNext != nil {
 		out.logs = newLogBatch(mapper, r.set.BuildInfo.Version)
@@ -174,8 +178,9 @@ func (r *execsnoopReceiver) run(out *outputs) {
 
 // handle turns one event into a log record and span updates.
 func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
+	var link spanLink
 	if out.tracker != nil {
-		out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.Container(ev), now) })
+		link.traceID, link.spanID, link.ok = out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.Container(ev), now) })
 	}
 	if out.logs == nil || ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !r.cfg.Exits {
 		return
@@ -184,7 +189,7 @@ func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
 		r.filtered++
 		return
 	}
-	out.logs.add(ev, now)
+	out.logs.add(ev, now, link)
 }
 
 // due reports whether a batch is full or old enough to send.
@@ -240,6 +245,9 @@ func (r *execsnoopReceiver) reportStats(out *outputs) {
 	}
 	if d := now.DecodeErrors - r.reported.DecodeErrors; d > 0 {
 		r.telemetry.ExecsnoopReceiverEventsDecodeErrors.Add(ctx, int64(d))
+	}
+	if out.tracker != nil {
+		r.reportTraceContext(ctx, out.tracker)
 	}
 	if out.tracker != nil && out.tracker.dropped > 0 {
 		r.telemetry.ExecsnoopReceiverSpansDropped.Add(ctx, out.tracker.dropped)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/tracectx"
 )
 
 // Span attributes and event names of process spans.
@@ -41,11 +42,18 @@ type spanTracker struct {
 	forks map[uint32]time.Time
 
 	dropped int64 // spans evicted or forks forgotten, not yet reported
+	// invalidContext counts execs whose TRACEPARENT was not valid, and
+	// envUnreadable those whose environment was partly unreadable; not
+	// yet reported.
+	invalidContext, envUnreadable int64
 }
 
 type openSpan struct {
 	span    ptrace.Span
 	element *list.Element
+	// traceparent is the TRACEPARENT the process carries: from its
+	// environment at exec, else inherited from its parent at fork.
+	traceparent string
 }
 
 func newSpanTracker(mapper *procattr.Mapper, cfg *TracesConfig) *spanTracker {
@@ -94,13 +102,17 @@ func (t *spanTracker) isRoot(ev *bpf.Event) bool {
 	return false
 }
 
-// handle updates the table with one event; ended spans go to done.
-func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) {
+// handle updates the table with one event; ended spans go to done. It
+// returns the ids of the event's process's span, when it has one, for the
+// event's log record.
+func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) (pcommon.TraceID, pcommon.SpanID, bool) {
 	switch ev.Kind {
 	case bpf.KindFork:
 		if parent, ok := t.open[ev.PPID]; ok {
-			t.start(ev.PID, parent.span.TraceID(), parent.span.SpanID(), ev.StartTime, ev.Comm, done)
-			return
+			s := t.start(ev.PID, parent.span.TraceID(), parent.span.SpanID(), ev.StartTime, ev.Comm, done)
+			s.traceparent = parent.traceparent
+			s.span.TraceState().FromRaw(parent.span.TraceState().AsRaw())
+			return s.span.TraceID(), s.span.SpanID(), true
 		}
 		if len(t.forks) >= t.maxOpen {
 			t.dropped += int64(len(t.forks))
@@ -108,12 +120,14 @@ func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) {
 		}
 		t.forks[ev.PID] = ev.StartTime
 	case bpf.KindExec:
-		t.exec(ev, done)
+		if s := t.exec(ev, done); s != nil {
+			return s.span.TraceID(), s.span.SpanID(), true
+		}
 	case bpf.KindExit:
 		delete(t.forks, ev.PID)
 		s, ok := t.open[ev.PID]
 		if !ok {
-			return
+			break
 		}
 		t.remove(ev.PID, s)
 		span := s.span
@@ -124,37 +138,84 @@ func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) {
 			span.Status().SetMessage(t.mapper.Body(ev))
 			span.Attributes().PutStr(procattr.ErrorType, strconv.Itoa(code))
 		}
+		traceID, spanID := span.TraceID(), span.SpanID()
 		done(span)
+		return traceID, spanID, true
 	}
+	return pcommon.TraceID{}, pcommon.SpanID{}, false
 }
 
-func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) {
+// remoteParent is the valid trace context an exec brought in its
+// environment, if any; an invalid one is counted and ignored.
+func (t *spanTracker) remoteParent(ev *bpf.Event) (tracectx.Parent, bool) {
+	if ev.EnvUnreadable {
+		t.envUnreadable++
+	}
+	if ev.TraceParent == "" {
+		return tracectx.Parent{}, false
+	}
+	p, err := tracectx.ParseTraceparent(ev.TraceParent)
+	if err != nil {
+		t.invalidContext++
+		return tracectx.Parent{}, false
+	}
+	return p, true
+}
+
+// joinRemote makes span a child of the remote parent, in its trace.
+func joinRemote(s *openSpan, p tracectx.Parent, ev *bpf.Event) {
+	s.span.SetTraceID(p.TraceID)
+	s.span.SetParentSpanID(p.SpanID)
+	s.span.SetFlags(uint32(p.Flags))
+	s.span.TraceState().FromRaw(tracectx.CleanTracestate(ev.TraceState, ev.TraceStateTruncated))
+	s.traceparent = ev.TraceParent
+}
+
+// exec places the process's span: a child of the remote span its
+// TRACEPARENT names when that differs from what its parent process carries
+// (whatever traces.roots says), else a child of its parent process's span,
+// else a new trace when it is a root. It returns the process's span.
+func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) *openSpan {
 	s, ok := t.open[ev.PID]
 	if ev.Failed() {
 		if ok {
 			t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, spanEventExecErr, ev).Attributes()))
 		}
-		return
+		return s
 	}
+	remote, hasRemote := t.remoteParent(ev)
 	if !ok {
 		start, forked := t.forks[ev.PID]
 		delete(t.forks, ev.PID)
 		if !forked {
 			start = ev.Time
 		}
-		if parent, tracked := t.open[ev.PPID]; tracked {
+		parent, tracked := t.open[ev.PPID]
+		switch {
+		case hasRemote && (!tracked || parent.traceparent != ev.TraceParent):
+			s = t.start(ev.PID, remote.TraceID, remote.SpanID, start, "", done)
+			joinRemote(s, remote, ev)
+		case tracked:
 			s = t.start(ev.PID, parent.span.TraceID(), parent.span.SpanID(), start, "", done)
-		} else if t.isRoot(ev) {
+			s.traceparent = parent.traceparent
+			s.span.TraceState().FromRaw(parent.span.TraceState().AsRaw())
+		case t.isRoot(ev):
 			s = t.start(ev.PID, t.traceID(), pcommon.NewSpanIDEmpty(), start, "", done)
-		} else {
-			return
+		default:
+			return nil
 		}
+	} else if hasRemote && ev.TraceParent != s.traceparent {
+		// A forked child (or a process exec'ing again) handed a
+		// different trace context, e.g. the next CI step or otel-cli
+		// exec: it moves to that trace.
+		joinRemote(s, remote, ev)
 	}
 	// A process that execs again keeps its span: the span takes the newest
 	// image's name and attributes, and each exec is an event.
 	s.span.SetName(path.Base(ev.Filename))
 	t.mapper.Attributes(ev, pmapSink(s.span.Attributes()))
 	t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, spanEventExec, ev).Attributes()))
+	return s
 }
 
 func (t *spanTracker) addEvent(span ptrace.Span, name string, ev *bpf.Event) ptrace.SpanEvent {

@@ -96,6 +96,15 @@ func main() {
 		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
 	}
 	table := render(results)
+	if strings.Contains("probe", *only) {
+		var counts []int
+		for _, w := range strings.Split(*workers, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(w))
+			check(err)
+			counts = append(counts, n)
+		}
+		table += renderTraceContext(traceContextBench(counts))
+	}
 	fmt.Print(table)
 	check(os.MkdirAll(filepath.Dir(*outFile), 0o755))
 	check(os.WriteFile(*outFile, []byte(table), 0o644))

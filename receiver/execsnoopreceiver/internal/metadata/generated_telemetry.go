@@ -23,15 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ExecsnoopReceiverEventsDecodeErrors metric.Int64Counter
-	ExecsnoopReceiverEventsLost         metric.Int64Counter
-	ExecsnoopReceiverEventsRead         metric.Int64Counter
-	ExecsnoopReceiverRecordsFiltered    metric.Int64Counter
-	ExecsnoopReceiverRecordsRefused     metric.Int64Counter
-	ExecsnoopReceiverSpansDropped       metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ExecsnoopReceiverEventsDecodeErrors        metric.Int64Counter
+	ExecsnoopReceiverEventsLost                metric.Int64Counter
+	ExecsnoopReceiverEventsRead                metric.Int64Counter
+	ExecsnoopReceiverRecordsFiltered           metric.Int64Counter
+	ExecsnoopReceiverRecordsRefused            metric.Int64Counter
+	ExecsnoopReceiverSpansDropped              metric.Int64Counter
+	ExecsnoopReceiverTraceContextEnvUnreadable metric.Int64Counter
+	ExecsnoopReceiverTraceContextInvalid       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -97,6 +99,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_execsnoop.receiver.spans.dropped",
 		metric.WithDescription("Open process spans dropped because max_open_spans was reached (the oldest go first). [Alpha]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverTraceContextEnvUnreadable, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.trace_context.env_unreadable",
+		metric.WithDescription("Execs with a page of environment the kernel could not read while looking for TRACEPARENT and TRACESTATE; the other pages were still searched. [Alpha]"),
+		metric.WithUnit("{execs}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverTraceContextInvalid, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.trace_context.invalid",
+		metric.WithDescription("Execs whose TRACEPARENT environment variable is not a valid W3C traceparent; it is ignored and the process's span is placed as if it had none. [Alpha]"),
+		metric.WithUnit("{execs}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -116,3 +116,35 @@ func AssertEqualExecsnoopReceiverSpansDropped(t *testing.T, tt *componenttest.Te
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualExecsnoopReceiverTraceContextEnvUnreadable(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_execsnoop.receiver.trace_context.env_unreadable",
+		Description: "Execs with a page of environment the kernel could not read while looking for TRACEPARENT and TRACESTATE; the other pages were still searched. [Alpha]",
+		Unit:        "{execs}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_execsnoop.receiver.trace_context.env_unreadable")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualExecsnoopReceiverTraceContextInvalid(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_execsnoop.receiver.trace_context.invalid",
+		Description: "Execs whose TRACEPARENT environment variable is not a valid W3C traceparent; it is ignored and the process's span is placed as if it had none. [Alpha]",
+		Unit:        "{execs}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_execsnoop.receiver.trace_context.invalid")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}

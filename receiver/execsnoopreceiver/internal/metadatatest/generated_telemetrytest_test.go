@@ -25,6 +25,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExecsnoopReceiverRecordsFiltered.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsRefused.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverSpansDropped.Add(context.Background(), 1)
+	tb.ExecsnoopReceiverTraceContextEnvUnreadable.Add(context.Background(), 1)
+	tb.ExecsnoopReceiverTraceContextInvalid.Add(context.Background(), 1)
 	AssertEqualExecsnoopReceiverEventsDecodeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -41,6 +43,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverSpansDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExecsnoopReceiverTraceContextEnvUnreadable(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExecsnoopReceiverTraceContextInvalid(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

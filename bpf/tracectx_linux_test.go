@@ -1,0 +1,106 @@
+//go:build linux && amd64
+
+package bpf
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const (
+	testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	testTracestate  = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+)
+
+// fillerEnv is n bytes of ordinary variables, each of them 100 bytes
+// ("FILLERnnnn=xxx...") including its NUL.
+func fillerEnv(n int) []string {
+	var env []string
+	for i := 0; n > 0; i++ {
+		name := fmt.Sprintf("FILLER%04d=", i)
+		env = append(env, name+strings.Repeat("x", 99-len(name)))
+		n -= 100
+	}
+	return env
+}
+
+// runWithEnv runs /bin/true with exactly this environment and returns its
+// exec event.
+func runWithEnv(t *testing.T, r *recorder, env []string) Event {
+	t.Helper()
+	cmd := exec.Command("/bin/true")
+	cmd.Env = env
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return r.waitFor(t, "exec", execOf(cmd.Process.Pid))
+}
+
+func TestTraceContextFromEnv(t *testing.T) {
+	r := startRecorder(t, Options{TraceContext: true})
+	cases := []struct {
+		name          string
+		env           []string
+		parent, state string
+		envTruncated  bool
+	}{
+		{"first", []string{"TRACEPARENT=" + testTraceparent, "TRACESTATE=" + testTracestate, "A=b"}, testTraceparent, testTracestate, false},
+		{"after 20 KiB", append(fillerEnv(20*1024), "TRACESTATE="+testTracestate, "TRACEPARENT="+testTraceparent), testTraceparent, testTracestate, false},
+		{"last of 31 KiB", append(fillerEnv(31*1024), "TRACEPARENT="+testTraceparent), testTraceparent, "", false},
+		{"only exact names", []string{"TRACEPARENT_X=" + testTraceparent, "traceparent=" + testTraceparent,
+			"XTRACEPARENT=" + testTraceparent, "TRACESTATEX=" + testTracestate, "TRACEPARENT" + testTraceparent}, "", "", false},
+		{"not inside a value", []string{"FOO=a\tTRACEPARENT=" + testTraceparent, "BAR=TRACESTATE=x"}, "", "", false},
+		{"empty", nil, "", "", false},
+		{"past the budget", append(fillerEnv(40*1024), "TRACEPARENT="+testTraceparent), "", "", true},
+		{"invalid is passed on", []string{"TRACEPARENT=00-zz"}, "00-zz", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := runWithEnv(t, r, c.env)
+			if ev.TraceParent != c.parent || ev.TraceState != c.state {
+				t.Errorf("TRACEPARENT %q TRACESTATE %q, want %q %q", ev.TraceParent, ev.TraceState, c.parent, c.state)
+			}
+			if ev.EnvTruncated != c.envTruncated || ev.EnvUnreadable {
+				t.Errorf("env truncated %v unreadable %v, want truncated %v", ev.EnvTruncated, ev.EnvUnreadable, c.envTruncated)
+			}
+			if ev.Filename != "/bin/true" || len(ev.Args) != 1 || ev.Args[0] != "/bin/true" {
+				t.Errorf("filename %q args %q: the values must not disturb the record", ev.Filename, ev.Args)
+			}
+		})
+	}
+}
+
+func TestTraceStateIsCut(t *testing.T) {
+	r := startRecorder(t, Options{TraceContext: true})
+	long := strings.Repeat("a=b,", 200) // 800 bytes
+	ev := runWithEnv(t, r, []string{"TRACESTATE=" + long, "TRACEPARENT=" + testTraceparent})
+	if ev.TraceState != long[:512] || !ev.TraceStateTruncated || ev.TraceParent != testTraceparent {
+		t.Errorf("TRACESTATE %d bytes truncated %v, TRACEPARENT %q; want 512 bytes cut", len(ev.TraceState), ev.TraceStateTruncated, ev.TraceParent)
+	}
+}
+
+func TestTraceContextBudget(t *testing.T) {
+	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: MaxEnvScanSize})
+	env := append(fillerEnv(50*1024), "TRACEPARENT="+testTraceparent)
+	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.EnvTruncated {
+		t.Errorf("with a %d-byte budget: TRACEPARENT %q truncated %v", MaxEnvScanSize, ev.TraceParent, ev.EnvTruncated)
+	}
+}
+
+func TestTraceContextOff(t *testing.T) {
+	r := startRecorder(t, Options{})
+	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent}); ev.TraceParent != "" {
+		t.Errorf("lookup off, yet TRACEPARENT %q", ev.TraceParent)
+	}
+}
+
+// The perf transport carries the same record.
+func TestTraceContextOverPerf(t *testing.T) {
+	r := startRecorder(t, Options{Transport: TransportPerf, TraceContext: true})
+	env := append(fillerEnv(20*1024), "TRACEPARENT="+testTraceparent, "TRACESTATE="+testTracestate)
+	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.TraceState != testTracestate {
+		t.Errorf("TRACEPARENT %q TRACESTATE %q", ev.TraceParent, ev.TraceState)
+	}
+}

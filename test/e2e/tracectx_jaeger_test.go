@@ -1,0 +1,94 @@
+//go:build linux
+
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+)
+
+// A script run with TRACEPARENT (as a CI system runs a step) shows up in
+// Jaeger under the given trace id, below the given span, with its children
+// below it and what each process used as tags.
+func TestTraceparentInJaeger(t *testing.T) {
+	bin := collectortest.Binary(t)
+	jaeger := jaegerBin(t)
+	otlpPort, queryPort, grpcPort := collectortest.Port(t), collectortest.Port(t), collectortest.Port(t)
+	collectortest.Start(t, jaeger, "jaeger",
+		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
+		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })
+	// No root pattern matches the script: only its TRACEPARENT starts
+	// its trace.
+	collectortest.Start(t, bin, "traces-source",
+		collectortest.WriteConfig(t, "source", sourceConfig(otlpPort, `traces: {roots: ["no-root-matches-this"]}`,
+			"execsnoop-e2e", "traces")))
+
+	var traceID [16]byte
+	var parentID [8]byte
+	rand.Read(traceID[:])
+	rand.Read(parentID[:])
+	traceHex, parentHex := hex.EncodeToString(traceID[:]), hex.EncodeToString(parentID[:])
+	sh := exec.Command("/bin/sh", "-c", "/bin/true; sleep 0.2; exit 0", "ci-step")
+	sh.Env = []string{"PATH=/usr/bin:/bin", "TRACEPARENT=00-" + traceHex + "-" + parentHex + "-01", "TRACESTATE=ci=e2e"}
+	if err := sh.Run(); err != nil {
+		t.Fatal(err)
+	}
+	shPid := fmt.Sprint(sh.Process.Pid)
+
+	url := fmt.Sprintf("http://127.0.0.1:%d/api/traces/%s", queryPort, traceHex)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got jaegerTraces
+		if resp, err := http.Get(url); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		rootID, rootParent, cpu := "", "", false
+		children := map[string]bool{}
+		for _, trace := range got.Data {
+			for _, s := range trace.Spans {
+				for _, tag := range s.Tags {
+					if tag.Key == "process.pid" && fmt.Sprint(tag.Value) == shPid {
+						rootID = s.SpanID
+						for _, ref := range s.References {
+							if ref.RefType == "CHILD_OF" {
+								rootParent = ref.SpanID
+							}
+						}
+						for _, tag := range s.Tags {
+							cpu = cpu || tag.Key == "process.cpu.time.user"
+						}
+					}
+				}
+			}
+			for _, s := range trace.Spans {
+				for _, ref := range s.References {
+					if rootID != "" && ref.RefType == "CHILD_OF" && ref.SpanID == rootID {
+						children[s.OperationName] = true
+					}
+				}
+			}
+		}
+		if rootID != "" && children["true"] && children["sleep"] {
+			if rootParent != parentHex {
+				t.Errorf("the script's span is a child of %q, want the TRACEPARENT's span %s", rootParent, parentHex)
+			}
+			if !cpu {
+				t.Errorf("the script's span has no process.cpu.time.user tag")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Jaeger has no trace %s with sh (pid %s) and its children true and sleep: %+v", traceHex, shPid, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
