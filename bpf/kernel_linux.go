@@ -133,6 +133,34 @@ func (p *Probe) load(spec *ebpf.CollectionSpec, k kernelInfo) error {
 	return nil
 }
 
+// loadWithTraceContext loads the programs; when the kernel's verifier
+// refuses the environment scan (5.10's cannot bound it), it loads them
+// without trace context and says so, rather than not tracing at all.
+func (p *Probe) loadWithTraceContext(spec *ebpf.CollectionSpec, k kernelInfo) error {
+	if !p.opts.TraceContext {
+		p.report.Features["trace_context"] = "off"
+		return p.load(spec, k)
+	}
+	err := p.load(spec, k)
+	if err == nil {
+		p.report.Features["trace_context"] = "env"
+		return nil
+	}
+	if serr := spec.Variables[execsnoopVarEnvScanMax].Set(uint32(0)); serr != nil {
+		return err
+	}
+	if err2 := p.load(spec, k); err2 != nil {
+		return err
+	}
+	p.report.Features["trace_context"] = "unavailable"
+	p.report.Notes = append(p.report.Notes, fmt.Sprintf("no trace context from the environment: "+
+		"this kernel's verifier refused the TRACEPARENT scan (%.200s); spans start their own traces", oneLineErr(err)))
+	return nil
+}
+
+// oneLineErr is err's text without the verifier log's line breaks.
+func oneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
 // attachFailedExecHook loads and attaches the failed-exec program that
 // the options and the kernel call for, and records the choice.
 func (p *Probe) attachFailedExecHook(spec *ebpf.CollectionSpec, k kernelInfo) error {

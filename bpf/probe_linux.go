@@ -138,7 +138,7 @@ func Open(opts Options) (_ *Probe, err error) {
 	p := &Probe{opts: opts, transport: transport}
 	p.report = KernelReport{Kernel: kernel.release, Transport: transport,
 		Features: map[string]string{"user_regs": kernel.userRegs()}}
-	if err := p.load(spec, kernel); err != nil {
+	if err := p.loadWithTraceContext(spec, kernel); err != nil {
 		return nil, err
 	}
 	defer func() {
