@@ -386,7 +386,11 @@ func resolveTransport(t Transport) (Transport, error) {
 
 // explain turns the errno of a failed BPF operation into what to do.
 func explain(err error) error {
+	var verifier *ebpf.VerifierError
 	switch {
+	case errors.As(err, &verifier):
+		// The verifier refused a program: not a missing privilege.
+		return fmt.Errorf("the kernel's BPF verifier refused a program (please report it with the kernel version): %w", err)
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("loading BPF needs CAP_BPF and CAP_PERFMON (and CAP_SYS_RESOURCE on kernels before 5.11): "+
 			"run as root or grant them, e.g. setcap cap_bpf,cap_perfmon+ep BINARY (%w)", err)
