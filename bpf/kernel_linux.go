@@ -17,10 +17,11 @@ import (
 // kernelInfo is what the probe needs to know about the running kernel,
 // read from its BTF: the same facts the program's CO-RE checks see.
 type kernelInfo struct {
-	release    string
-	taskPtRegs bool // the bpf_task_pt_regs helper (5.15+)
-	bprmExecve int  // bprm_execve's parameter count; 0 when it is not in BTF
-	sysExecve  bool // __x64_sys_execve and __x64_sys_execveat are in BTF
+	release     string
+	taskPtRegs  bool // the bpf_task_pt_regs helper (5.15+)
+	newVerifier bool // bpf_loop (5.17+): a verifier that bounds the environment scan
+	bprmExecve  int  // bprm_execve's parameter count; 0 when it is not in BTF
+	sysExecve   bool // __x64_sys_execve and __x64_sys_execveat are in BTF
 }
 
 func inspectKernel() (kernelInfo, error) {
@@ -38,8 +39,11 @@ func inspectKernel() (kernelInfo, error) {
 	var ids *btf.Enum
 	if err := spec.TypeByName("bpf_func_id", &ids); err == nil {
 		for _, v := range ids.Values {
-			if v.Name == "BPF_FUNC_task_pt_regs" {
+			switch v.Name {
+			case "BPF_FUNC_task_pt_regs":
 				k.taskPtRegs = true
+			case "BPF_FUNC_loop":
+				k.newVerifier = true
 			}
 		}
 	}
@@ -141,20 +145,26 @@ func (p *Probe) loadWithTraceContext(spec *ebpf.CollectionSpec, k kernelInfo) er
 		p.report.Features["trace_context"] = "off"
 		return p.load(spec, k)
 	}
-	err := p.load(spec, k)
-	if err == nil {
-		p.report.Features["trace_context"] = "env"
-		return nil
+	// Seen in the 5.10 VM: a verifier without bpf_loop (before 5.17)
+	// cannot bound the scan, so it is not even tried there.
+	why := errors.New("it needs the BPF verifier of Linux 5.17 or later")
+	if k.newVerifier {
+		err := p.load(spec, k)
+		if err == nil {
+			p.report.Features["trace_context"] = "env"
+			return nil
+		}
+		why = err
 	}
-	if serr := spec.Variables[execsnoopVarEnvScanMax].Set(uint32(0)); serr != nil {
-		return err
+	if err := spec.Variables[execsnoopVarEnvScanMax].Set(uint32(0)); err != nil {
+		return fmt.Errorf("turning the trace context lookup off: %w", err)
 	}
-	if err2 := p.load(spec, k); err2 != nil {
+	if err := p.load(spec, k); err != nil {
 		return err
 	}
 	p.report.Features["trace_context"] = "unavailable"
-	p.report.Notes = append(p.report.Notes, fmt.Sprintf("no trace context from the environment: "+
-		"this kernel's verifier refused the TRACEPARENT scan (%.200s); spans start their own traces", oneLineErr(err)))
+	p.report.Notes = append(p.report.Notes, fmt.Sprintf("no trace context from the environment (%.200s): "+
+		"spans start their own traces", oneLineErr(why)))
 	return nil
 }
 
