@@ -85,15 +85,22 @@ type jaegerTraces struct {
 	} `json:"data"`
 }
 
-// A shell script's process tree, exported over OTLP into a real trace
-// backend, comes back from Jaeger's query API as one trace.
-func TestProcessTreeInJaeger(t *testing.T) {
-	bin := collectortest.Binary(t)
+// startJaeger runs Jaeger v2 for the test and returns its OTLP/gRPC and
+// query API ports.
+func startJaeger(t *testing.T) (otlpPort, queryPort int) {
 	jaeger := jaegerBin(t)
 	otlpPort, queryPort, grpcPort := collectortest.Port(t), collectortest.Port(t), collectortest.Port(t)
 	collectortest.Start(t, jaeger, "jaeger",
 		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
 		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })
+	return otlpPort, queryPort
+}
+
+// A shell script's process tree, exported over OTLP into a real trace
+// backend, comes back from Jaeger's query API as one trace.
+func TestProcessTreeInJaeger(t *testing.T) {
+	bin := collectortest.Binary(t)
+	otlpPort, queryPort := startJaeger(t)
 	marker := fmt.Sprintf("jaeger-%d", time.Now().UnixNano())
 	// The source names its service, as a deployment would with the resource
 	// processor, so that Jaeger lists it.

@@ -20,11 +20,7 @@ import (
 // below it and what each process used as tags.
 func TestTraceparentInJaeger(t *testing.T) {
 	bin := collectortest.Binary(t)
-	jaeger := jaegerBin(t)
-	otlpPort, queryPort, grpcPort := collectortest.Port(t), collectortest.Port(t), collectortest.Port(t)
-	collectortest.Start(t, jaeger, "jaeger",
-		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
-		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })
+	otlpPort, queryPort := startJaeger(t)
 	// No root pattern matches the script: only its TRACEPARENT starts
 	// its trace.
 	collectortest.Start(t, bin, "traces-source",
