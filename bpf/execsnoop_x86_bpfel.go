@@ -121,13 +121,13 @@ const (
 type execsnoopTracectxState struct {
 	_         structs.HostLayout
 	Stamp     uint64
-	EnvStart  uint64
-	Len       uint32
+	EnvBase   uint64
+	Head      uint32
+	End       uint32
 	TpOff     uint32
 	TsOff     uint32
 	BadPieces uint32
 	Flags     uint32
-	Pad       uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -92,6 +92,19 @@ func TestTraceContextBudget(t *testing.T) {
 	}
 }
 
+// A budget below a page: only its bytes are searched.
+func TestTraceContextSmallBudget(t *testing.T) {
+	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: 1000})
+	skipWithoutTraceContext(t, r.probe)
+	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent, "A=b"}); ev.TraceParent != testTraceparent || ev.EnvTruncated {
+		t.Errorf("first variable: TRACEPARENT %q truncated %v", ev.TraceParent, ev.EnvTruncated)
+	}
+	env := append(fillerEnv(2*1024), "TRACEPARENT="+testTraceparent)
+	if ev := runWithEnv(t, r, env); ev.TraceParent != "" || !ev.EnvTruncated {
+		t.Errorf("after 2 KiB: TRACEPARENT %q truncated %v, want none and truncated", ev.TraceParent, ev.EnvTruncated)
+	}
+}
+
 func TestTraceContextOff(t *testing.T) {
 	r := startRecorder(t, Options{})
 	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent}); ev.TraceParent != "" {
@@ -115,5 +128,27 @@ func skipWithoutTraceContext(t *testing.T, p *Probe) {
 	t.Helper()
 	if report := p.KernelReport(); report.Features["trace_context"] != "env" {
 		t.Skipf("no trace context on this kernel: %v", report.Notes)
+	}
+}
+
+// The copy keeps the pages' layout, so the environment starts anywhere in
+// a word: shifted byte by byte, the first and the last variables are found.
+func TestTraceContextAtEveryAlignment(t *testing.T) {
+	r := startRecorder(t, Options{TraceContext: true})
+	skipWithoutTraceContext(t, r.probe)
+	for pad := range 9 {
+		filler := "P=" + strings.Repeat("x", pad)
+		for _, env := range [][]string{
+			{"TRACEPARENT=" + testTraceparent, filler},
+			{filler, "TRACESTATE=" + testTracestate, "TRACEPARENT=" + testTraceparent},
+		} {
+			ev := runWithEnv(t, r, env)
+			if ev.TraceParent != testTraceparent {
+				t.Errorf("pad %d, env %q: TRACEPARENT %q", pad, env, ev.TraceParent)
+			}
+			if want := strings.TrimPrefix(env[1], "TRACESTATE="); len(env) == 3 && ev.TraceState != want {
+				t.Errorf("pad %d, env %q: TRACESTATE %q", pad, env, ev.TraceState)
+			}
+		}
 	}
 }
