@@ -40,7 +40,9 @@ func runWithEnv(t *testing.T, r *recorder, env []string) Event {
 
 func TestTraceContextFromEnv(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true})
-	skipWithoutTraceContext(t, r.probe)
+	if got := r.probe.KernelReport().Features["trace_context"]; got != "env" {
+		t.Fatalf("kernel report: trace_context %q, want env", got)
+	}
 	cases := []struct {
 		name          string
 		env           []string
@@ -75,7 +77,6 @@ func TestTraceContextFromEnv(t *testing.T) {
 
 func TestTraceStateIsCut(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true})
-	skipWithoutTraceContext(t, r.probe)
 	long := strings.Repeat("a=b,", 200) // 800 bytes
 	ev := runWithEnv(t, r, []string{"TRACESTATE=" + long, "TRACEPARENT=" + testTraceparent})
 	if ev.TraceState != long[:512] || !ev.TraceStateTruncated || ev.TraceParent != testTraceparent {
@@ -85,7 +86,6 @@ func TestTraceStateIsCut(t *testing.T) {
 
 func TestTraceContextBudget(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: MaxEnvScanSize})
-	skipWithoutTraceContext(t, r.probe)
 	env := append(fillerEnv(50*1024), "TRACEPARENT="+testTraceparent)
 	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.EnvTruncated {
 		t.Errorf("with a %d-byte budget: TRACEPARENT %q truncated %v", MaxEnvScanSize, ev.TraceParent, ev.EnvTruncated)
@@ -95,7 +95,6 @@ func TestTraceContextBudget(t *testing.T) {
 // A budget below a page: only its bytes are searched.
 func TestTraceContextSmallBudget(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: 1000})
-	skipWithoutTraceContext(t, r.probe)
 	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent, "A=b"}); ev.TraceParent != testTraceparent || ev.EnvTruncated {
 		t.Errorf("first variable: TRACEPARENT %q truncated %v", ev.TraceParent, ev.EnvTruncated)
 	}
@@ -107,6 +106,9 @@ func TestTraceContextSmallBudget(t *testing.T) {
 
 func TestTraceContextOff(t *testing.T) {
 	r := startRecorder(t, Options{})
+	if got := r.probe.KernelReport().Features["trace_context"]; got != "off" {
+		t.Errorf("kernel report: trace_context %q, want off", got)
+	}
 	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent}); ev.TraceParent != "" {
 		t.Errorf("lookup off, yet TRACEPARENT %q", ev.TraceParent)
 	}
@@ -115,19 +117,9 @@ func TestTraceContextOff(t *testing.T) {
 // The perf transport carries the same record.
 func TestTraceContextOverPerf(t *testing.T) {
 	r := startRecorder(t, Options{Transport: TransportPerf, TraceContext: true})
-	skipWithoutTraceContext(t, r.probe)
 	env := append(fillerEnv(20*1024), "TRACEPARENT="+testTraceparent, "TRACESTATE="+testTracestate)
 	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.TraceState != testTracestate {
 		t.Errorf("TRACEPARENT %q TRACESTATE %q", ev.TraceParent, ev.TraceState)
-	}
-}
-
-// skipWithoutTraceContext skips where the kernel refused the environment
-// scan; the probe says so in its report (and the kernel table shows it).
-func skipWithoutTraceContext(t *testing.T, p *Probe) {
-	t.Helper()
-	if report := p.KernelReport(); report.Features["trace_context"] != "env" {
-		t.Skipf("no trace context on this kernel: %v", report.Notes)
 	}
 }
 
@@ -135,7 +127,6 @@ func skipWithoutTraceContext(t *testing.T, p *Probe) {
 // a word: shifted byte by byte, the first and the last variables are found.
 func TestTraceContextAtEveryAlignment(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true})
-	skipWithoutTraceContext(t, r.probe)
 	for pad := range 9 {
 		filler := "P=" + strings.Repeat("x", pad)
 		for _, env := range [][]string{
