@@ -364,8 +364,10 @@ Options:
                            syscall's exit: sees every failure, costs every
                            syscall) or auto: fexit where the kernel allows it
                            (default auto)
-      --probe-report       load the probe with -x and --exits, print what this
-                           kernel supports as one JSON line, and exit
+      --probe-report       load the probe with -x, --exits and the lookup of
+                           TRACEPARENT (which the CLI does not otherwise use),
+                           print what this kernel supports as one JSON line,
+                           and exit
       --buffer-size BYTES  buffer size, for perf the total over all CPUs
                            (default %d); raise it when events are lost
       --json               print one JSON object per event and line instead of
@@ -517,6 +519,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	cfg.opts.Transport = bpf.Transport(transport)
 	cfg.opts.FailedExecHook = bpf.FailedExecHook(hook)
 	cfg.opts.Exits = exits || cfg.probeReport
+	// The report covers the receiver's trace-context lookup too.
+	cfg.opts.TraceContext = cfg.probeReport
 	cfg.opts.FailedExecs = bpf.FailedExecsExclude
 	if fails || cfg.probeReport {
 		cfg.opts.FailedExecs = bpf.FailedExecsInclude
