@@ -87,8 +87,8 @@ func TestTraceStateIsCut(t *testing.T) {
 func TestTraceContextBudget(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: MaxEnvScanSize})
 	env := append(fillerEnv(50*1024), "TRACEPARENT="+testTraceparent)
-	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.EnvTruncated {
-		t.Errorf("with a %d-byte budget: TRACEPARENT %q truncated %v", MaxEnvScanSize, ev.TraceParent, ev.EnvTruncated)
+	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.EnvTruncated || ev.EnvUnreadable {
+		t.Errorf("with a %d-byte budget: TRACEPARENT %q truncated %v unreadable %v", MaxEnvScanSize, ev.TraceParent, ev.EnvTruncated, ev.EnvUnreadable)
 	}
 }
 
