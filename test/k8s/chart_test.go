@@ -224,9 +224,12 @@ func args(lr plog.LogRecord) []any {
 
 func isExec(r record) bool { return r.lr.EventName() == procattr.EventExec }
 
+// resAttr is a resource attribute as a string, "" when absent.
 func resAttr(r record, key string) string {
-	v, _ := r.res.Get(key)
-	return v.AsString()
+	if v, ok := r.res.Get(key); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 var podKeys = []string{"k8s.pod.name", "k8s.pod.uid", "k8s.namespace.name", "k8s.container.name", "k8s.deployment.name", "container.id"}

@@ -337,6 +337,9 @@ func (c *cluster) startAPIServer() {
 		"--service-cluster-ip-range="+serviceCIDR,
 		"--authorization-mode=Node,RBAC",
 		"--kubelet-client-certificate="+d+"/admin.crt", "--kubelet-client-key="+d+"/admin.key",
+		// The node's name does not resolve here (no DNS for it): reach the
+		// kubelet (kubectl logs, exec) by the node's address.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--allow-privileged=true", "--profiling=false")
 	c.waitUp("kube-apiserver", 120*time.Second, "ready", c.httpsOK(fmt.Sprintf("https://127.0.0.1:%d/readyz", apiPort)))
 }
@@ -511,7 +514,12 @@ func readChains() map[string]bool {
 			case strings.HasPrefix(line, "*"):
 				table = line[1:]
 			case strings.HasPrefix(line, ":"):
-				m[tool+"/"+table+"/"+strings.Fields(line[1:])[0]] = true
+				// ":NAME POLICY [counters]": built-in chains have a policy
+				// and appear whenever their table is loaded; they cannot be
+				// deleted, so only user chains ("-") count.
+				if f := strings.Fields(line[1:]); len(f) >= 2 && f[1] == "-" {
+					m[tool+"/"+table+"/"+f[0]] = true
+				}
 			}
 		}
 	}
@@ -730,7 +738,10 @@ func (c *cluster) restoreHost() {
 func splitRule(s string) []string {
 	var out []string
 	for _, m := range regexp.MustCompile(`"(?:[^"\\]|\\.)*"|\S+`).FindAllString(s, -1) {
-		out = append(out, strings.Trim(m, `"`))
+		if strings.HasPrefix(m, `"`) {
+			m = strings.ReplaceAll(m[1:len(m)-1], `\"`, `"`)
+		}
+		out = append(out, m)
 	}
 	return out
 }
