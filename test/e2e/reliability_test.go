@@ -91,7 +91,10 @@ service:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stdout.Close()
+	// Closed after the collector has stopped (cleanups run last-in,
+	// first-out): closing it earlier kills the collector with SIGPIPE while
+	// its debug exporter still writes the backlog.
+	t.Cleanup(func() { stdout.Close() })
 	c := collectortest.Start(t, bin, "overloaded", collectortest.WriteConfig(t, "overload", config), func(cmd *exec.Cmd) {
 		cmd.Stdout = stdoutWriter
 	})
