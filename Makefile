@@ -221,9 +221,9 @@ PKG_VERSION    ?= $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 PKG_RELEASE    ?= 1
 PKG_MAINTAINER ?= otelcol-execsnoop maintainers <maintainers@otelexecsnoop.invalid>
 PKG_DIR        := bin/packages
-# Tools of the package test (lintian, rpmlint, the guest's debootstrap and
+# Tools of the package test (lintian, rpmlint, the guest's mmdebstrap and
 # QEMU, debugfs to read results back without mounting).
-PACKAGES_TEST_DEBIAN_PACKAGES := lintian rpmlint debootstrap qemu-system-x86 e2fsprogs
+PACKAGES_TEST_DEBIAN_PACKAGES := lintian rpmlint mmdebstrap qemu-system-x86 e2fsprogs
 
 .PHONY: packages packages-deps test-packages
 $(NFPM):
@@ -256,7 +256,7 @@ packages-deps:
 
 # lintian and rpmlint, then a Debian 12 VM under QEMU (TCG) where the .deb is
 # installed, run, restarted, upgraded from release 0, removed and purged.
-# Cold: debootstrap of the guest (cached in bin/packages-vm); see
+# Cold: mmdebstrap of the guest (cached in bin/packages-vm); see
 # test/packages/README.md for the timings. NOT called by `test` yet: a run
 # took ~25 minutes on this 2-core machine, and the branch's final state has
 # not had a full run (see README, "Install on a host").
