@@ -10,7 +10,9 @@ unit=otelcol-execsnoop.service
 t0=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
 log() { echo "guest +$(($(date +%s) - t0))s: $*"; }
-# wait_for DESCRIPTION SECONDS COMMAND...: polls until COMMAND succeeds.
+# wait_for DESCRIPTION SECONDS COMMAND...: polls until COMMAND succeeds,
+# twice a second: each poll is a few processes (systemctl, journalctl),
+# which under TCG take CPU from the service being waited for.
 wait_for() {
 	desc=$1 secs=$2
 	shift 2
@@ -21,7 +23,7 @@ wait_for() {
 			echo "$desc" >>"$O/timeouts"
 			return 1
 		fi
-		sleep 0.2
+		sleep 0.5
 	done
 	log "ok: $desc"
 }
@@ -84,7 +86,10 @@ echo $? >"$O/restart.rc"
 [ "$(invocation)" != "$before" ] && echo new >"$O/restart.invocation"
 wait_for "service ready after restart" 180 ready
 sink "$O/sink-2.json"
-wait_for "20 queued records after the restart" 180 sh -c "[ \$(grep -o 'queued-across-restart-[0-9]*' $O/sink-2.json | sort -u | wc -l) -eq 20 ]"
+# The deadline covers gRPC's reconnect back-off (up to 120 s after the
+# failed connects while the sink was down) plus the exporter's retry
+# interval (up to 30 s): a run has needed more than 180 s.
+wait_for "20 queued records after the restart" 360 sh -c "[ \$(grep -o 'queued-across-restart-[0-9]*' $O/sink-2.json | sort -u | wc -l) -eq 20 ]"
 
 log "4. upgrade to the new release keeps a changed config"
 sed -i 's/timeout: 200ms/timeout: 300ms # changed by the package test/' /etc/otelcol-execsnoop/config.yaml
