@@ -81,6 +81,7 @@ while [ $i -lt 20 ]; do
 	/bin/true "queued-across-restart-$i"
 	i=$((i + 1))
 done
+restarted=$(date +%s)
 systemctl restart $unit
 echo $? >"$O/restart.rc"
 [ "$(invocation)" != "$before" ] && echo new >"$O/restart.invocation"
@@ -89,7 +90,8 @@ sink "$O/sink-2.json"
 # The deadline covers gRPC's reconnect back-off (up to 120 s after the
 # failed connects while the sink was down) plus the exporter's retry
 # interval (up to 30 s): a run has needed more than 180 s.
-wait_for "20 queued records after the restart" 360 sh -c "[ \$(grep -o 'queued-across-restart-[0-9]*' $O/sink-2.json | sort -u | wc -l) -eq 20 ]"
+wait_for "20 queued records after the restart" 360 sh -c "[ \$(grep -o 'queued-across-restart-[0-9]*' $O/sink-2.json | sort -u | wc -l) -eq 20 ]" ||
+	journalctl -q --no-pager -o short-unix -u $unit -u sink --since "@$restarted" >"$O/queue.journal" 2>&1
 
 log "4. upgrade to the new release keeps a changed config"
 sed -i 's/timeout: 200ms/timeout: 300ms # changed by the package test/' /etc/otelcol-execsnoop/config.yaml

@@ -219,6 +219,9 @@ func TestInVM(t *testing.T) {
 		if len(seen) != 20 {
 			t.Errorf("%d of the 20 execs made while the sink was down arrived after the restart", len(seen))
 		}
+		if j, err := os.ReadFile(filepath.Join(out, "queue.journal")); err == nil {
+			t.Errorf("the 20 records did not arrive in time after the restart (they may have arrived later, e.g. at the upgrade's restart); the journal of the service and the sink from the restart on:\n%s", j)
+		}
 	})
 
 	t.Run("upgrade keeps a changed config", func(t *testing.T) {
