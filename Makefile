@@ -255,11 +255,14 @@ packages-deps:
 	fi
 
 # lintian and rpmlint, then a Debian 12 VM under QEMU (TCG) where the .deb is
-# installed, run, restarted, upgraded from release 0, removed and purged.
-# Cold: mmdebstrap of the guest (cached in bin/packages-vm); see
-# test/packages/README.md for the timings. NOT called by `test` yet: a run
-# took ~25 minutes on this 2-core machine, and the branch's final state has
-# not had a full run (see README, "Install on a host").
+# installed, run, restarted, upgraded from release 0, broken (config error;
+# BTF hidden, until the start limit), removed and purged. Cold, it first
+# builds the guest with mmdebstrap (cached in bin/packages-vm). A cold run
+# now takes ~11 minutes at load ~7 (test/packages/README.md), but it is NOT
+# called by `test` yet: in 4 of the last 5 runs the records queued across
+# `systemctl restart` did not reach the sink within 6 minutes (they came at
+# the next restart), and `test` must stay green (test/packages/README.md,
+# "Open").
 test-packages: packages-deps
 	$(MAKE) packages PKG_RELEASE=0
 	$(MAKE) packages PKG_RELEASE=1
