@@ -223,9 +223,9 @@ PKG_VERSION    ?= $(shell sed -n 's/^  version: *//p' builder-config.yaml)
 PKG_RELEASE    ?= 1
 PKG_MAINTAINER ?= otelcol-execsnoop maintainers <maintainers@otelexecsnoop.invalid>
 PKG_DIR        := bin/packages
-# Tools of the package test (lintian, rpmlint, the guest's debootstrap and
+# Tools of the package test (lintian, rpmlint, the guest's mmdebstrap and
 # QEMU, debugfs to read results back without mounting).
-PACKAGES_TEST_DEBIAN_PACKAGES := lintian rpmlint debootstrap qemu-system-x86 e2fsprogs
+PACKAGES_TEST_DEBIAN_PACKAGES := lintian rpmlint mmdebstrap qemu-system-x86 e2fsprogs
 
 .PHONY: packages packages-deps test-packages
 $(NFPM):
@@ -257,11 +257,14 @@ packages-deps:
 	fi
 
 # lintian and rpmlint, then a Debian 12 VM under QEMU (TCG) where the .deb is
-# installed, run, restarted, upgraded from release 0, removed and purged.
-# Cold: debootstrap of the guest (cached in bin/packages-vm); see
-# test/packages/README.md for the timings. NOT called by `test` yet: a run
-# took ~25 minutes on this 2-core machine, and the branch's final state has
-# not had a full run (see README, "Install on a host").
+# installed, run, restarted, upgraded from release 0, broken (config error;
+# BTF hidden, until the start limit), removed and purged. Cold, it first
+# builds the guest with mmdebstrap (cached in bin/packages-vm). A cold run
+# now takes ~11 minutes at load ~7 (test/packages/README.md), but it is NOT
+# called by `test` yet: in 4 of the last 5 runs the records queued across
+# `systemctl restart` did not reach the sink within 6 minutes (they came at
+# the next restart), and `test` must stay green (test/packages/README.md,
+# "Open").
 test-packages: packages-deps
 	$(MAKE) packages PKG_RELEASE=0
 	$(MAKE) packages PKG_RELEASE=1
