@@ -229,7 +229,10 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	require.NoError(t, sh.Wait())
 
 	root, child := ptrace.NewSpan(), ptrace.NewSpan()
-	require.Eventually(t, func() bool {
+	// Generous: on a loaded CI machine the spans come when the processes'
+	// exits have been read; a failure says what did arrive.
+	deadline := 30 * time.Second
+	if !assert.Eventually(t, func() bool {
 		for _, td := range traces.AllTraces() {
 			for _, rs := range td.ResourceSpans().All() {
 				for _, s := range rs.ScopeSpans().At(0).Spans().All() {
@@ -243,7 +246,19 @@ func TestAdoptRunningProcesses(t *testing.T) {
 			}
 		}
 		return root.Name() != "" && child.Name() != "" && root.SpanID() == child.ParentSpanID()
-	}, 10*time.Second, 50*time.Millisecond, "the adopted shell's child did not join its trace")
+	}, deadline, 50*time.Millisecond, "the adopted shell's child did not join its trace") {
+		for _, td := range traces.AllTraces() {
+			for _, rs := range td.ResourceSpans().All() {
+				for _, s := range rs.ScopeSpans().At(0).Spans().All() {
+					pid, _ := s.Attributes().Get(procattr.ProcessPID)
+					ppid, _ := s.Attributes().Get(procattr.ProcessParentPID)
+					t.Logf("span %q pid %d ppid %d trace %s span %s parent %s", s.Name(), pid.Int(), ppid.Int(),
+						s.TraceID(), s.SpanID(), s.ParentSpanID())
+				}
+			}
+		}
+		t.Fatalf("shell pid %d; probe stats %+v", sh.Process.Pid, rcv.(*execsnoopReceiver).probe.Stats())
+	}
 	adopted, _ := root.Attributes().Get(spanAdopted)
 	assert.True(t, adopted.Bool())
 	assert.Equal(t, root.TraceID(), child.TraceID())
