@@ -227,6 +227,13 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	_, err = io.WriteString(goAhead, "go\n")
 	require.NoError(t, err)
 	require.NoError(t, sh.Wait())
+	// Other traced processes named like the child must not be taken for
+	// it (go test runs packages side by side; this happened in CI).
+	for range 3 {
+		other := exec.Command("/bin/true", "other")
+		other.Env = []string{"TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+		require.NoError(t, other.Run())
+	}
 
 	root, child := ptrace.NewSpan(), ptrace.NewSpan()
 	// Generous: on a loaded CI machine the spans come when the processes'
@@ -236,10 +243,14 @@ func TestAdoptRunningProcesses(t *testing.T) {
 		for _, td := range traces.AllTraces() {
 			for _, rs := range td.ResourceSpans().All() {
 				for _, s := range rs.ScopeSpans().At(0).Spans().All() {
-					switch pid, _ := s.Attributes().Get(procattr.ProcessPID); {
-					case pid.Int() == int64(sh.Process.Pid):
+					// By pid, not by name: other test packages run their
+					// own /bin/true beside this one.
+					pid, _ := s.Attributes().Get(procattr.ProcessPID)
+					ppid, _ := s.Attributes().Get(procattr.ProcessParentPID)
+					switch shell := int64(sh.Process.Pid); {
+					case pid.Int() == shell:
 						s.CopyTo(root)
-					case s.Name() == "true":
+					case ppid.Int() == shell && s.Name() == "true":
 						s.CopyTo(child)
 					}
 				}
