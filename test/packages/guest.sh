@@ -36,8 +36,12 @@ sink() {
 	systemd-run -q --unit=sink -E SINK_FILE="$1" "$D/otelcol-execsnoop" --config="$D/sink.yaml"
 	wait_for "sink listening" 120 sh -c "journalctl -q -o cat -u sink _SYSTEMD_INVOCATION_ID=\$(systemctl show -p InvocationID --value sink) | grep -q 'Everything is ready'"
 }
-has() { grep -q -- "$2" "$1"; }
-count() { grep -o -- "$2" "$1" 2>/dev/null | sort -u | wc -l; }
+# The service traces this script's own commands too: a grep whose argv held
+# the marker would find its own exec record in the sink. So the pattern is
+# passed in a file, and no command line names what a check looks for.
+pattern=/run/guest-pattern
+has() { printf '%s\n' "$2" >$pattern && grep -q -F -f $pattern -- "$1"; }
+count() { printf '%s\n' "$2" >$pattern && grep -o -E -f $pattern -- "$1" 2>/dev/null | sort -u | wc -l; }
 evidence() { # NAME: snapshot of the service's state
 	systemctl show $unit >"$O/$1.show"
 	pid=$(systemctl show -p MainPID --value $unit)
@@ -87,10 +91,10 @@ echo $? >"$O/restart.rc"
 [ "$(invocation)" != "$before" ] && echo new >"$O/restart.invocation"
 wait_for "service ready after restart" 180 ready
 sink "$O/sink-2.json"
-# The deadline covers gRPC's reconnect back-off (up to 120 s after the
-# failed connects while the sink was down) plus the exporter's retry
-# interval (up to 30 s): a run has needed more than 180 s.
-wait_for "20 queued records after the restart" 360 sh -c "[ \$(grep -o 'queued-across-restart-[0-9]*' $O/sink-2.json | sort -u | wc -l) -eq 20 ]" ||
+all_queued() { [ "$(count "$O/sink-2.json" 'queued-across-restart-[0-9]+')" -eq 20 ]; }
+# The deadline covers gRPC's reconnect back-off and the exporter's retry
+# interval (up to 30 s) after the sink comes back.
+wait_for "20 queued records after the restart" 300 all_queued ||
 	journalctl -q --no-pager -o short-unix -u $unit -u sink --since "@$restarted" >"$O/queue.journal" 2>&1
 
 log "4. upgrade to the new release keeps a changed config"
