@@ -231,7 +231,7 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	// it (go test runs packages side by side; this happened in CI).
 	for range 3 {
 		other := exec.Command("/bin/true", "other")
-		other.Env = []string{"TRACEPARENT=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+		other.Env = []string{"TRACEPARENT=" + ciTraceparent}
 		require.NoError(t, other.Run())
 	}
 
