@@ -149,14 +149,17 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 kind,
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
-/* Sends one record. The reader drains on its own schedule (a Go timer),
- * so the ring buffer never wakes it: no wakeup costs anything per event. */
+/* Sends one record. The ring buffer wakes the reader only for the first
+ * record after it caught up (flags 0: adaptive), which is what an idle
+ * reader blocks for; while records keep coming it drains on its own
+ * schedule (a Go timer), so no wakeup costs anything per event. The perf
+ * buffer wakes it only at its watermark. */
 static __always_inline void output(void *ctx, void *data, __u64 size, __u32 lost_stat)
 {
 	long err;
 
 	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events_ringbuf, data, size, BPF_RB_NO_WAKEUP);
+		err = bpf_ringbuf_output(&events_ringbuf, data, size, 0);
 	else
 		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, data, size);
 	if (err)

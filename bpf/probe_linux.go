@@ -34,13 +34,19 @@ type Probe struct {
 	decoder   *decoder
 	readMu    sync.Mutex // one Read at a time
 
-	// Owned by Read: after a drain it sleeps until nextDrain (a Go timer,
-	// not a blocking epoll wait, which costs more CPU in a Go program).
-	idle      bool
-	nextDrain time.Time
-	timer     *time.Timer
-	wake      chan struct{} // closed by Stop and Close to end a sleep
-	wakeOnce  sync.Once
+	// Owned by Read. After a drain that found records it sleeps until
+	// nextDrain on a Go timer: while records keep coming, one wakeup per
+	// period, whatever the rate. After a drain that found none, a source
+	// that wakes on data blocks for the first record instead (awaiting),
+	// so an idle probe does not wake at all: in a Go program every wakeup
+	// costs several thread switches.
+	idle         bool
+	awaiting     bool
+	drainRecords int // records read since the drain began
+	nextDrain    time.Time
+	timer        *time.Timer
+	wake         chan struct{} // closed by Stop and Close to end a sleep
+	wakeOnce     sync.Once
 
 	read, lostSamples, decodeErrors atomic.Uint64
 
@@ -78,7 +84,12 @@ type recordSource interface {
 	// next returns the next raw record, or the number of records the
 	// kernel dropped (perf), or os.ErrDeadlineExceeded once drained.
 	next() (raw []byte, lost uint64, err error)
+	// setDeadline bounds the wait of next; the zero time waits for data.
 	setDeadline(time.Time)
+	// wakesOnData says whether the kernel wakes a reader waiting on an
+	// empty buffer for its first record (the ring buffer's adaptive
+	// wakeup); the perf buffer wakes only at its watermark.
+	wakesOnData() bool
 	// flush makes next return what is buffered, then an error that
 	// wraps ErrFlushed.
 	flush() error
@@ -223,17 +234,22 @@ func (p *Probe) Transport() Transport { return p.transport }
 func (p *Probe) KernelReport() KernelReport { return p.report }
 
 // Read fills ev with the next event. It blocks until an event arrives or
-// the drain period ends with the buffer empty (ErrDrained), and returns
-// ErrClosed once Close was called. Records that cannot be decoded are
-// counted in Stats and skipped.
+// a drain ends with the buffer empty (ErrDrained), and returns ErrClosed
+// once Close was called. Records that cannot be decoded are counted in
+// Stats and skipped. Drains come at most once per drain period; an idle
+// ring buffer is waited on until its first record, which starts a drain.
 func (p *Probe) Read(ev *Event) error {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()
 	for {
 		if p.idle {
-			p.sleepUntilDrain()
+			p.waitForDrain()
 		}
 		raw, lost, err := p.records.next()
+		if err == nil && p.awaiting {
+			p.awaiting = false
+			p.startDrain()
+		}
 		switch {
 		case p.stopped.Load() && (errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, perf.ErrFlushed) ||
 			errors.Is(err, os.ErrDeadlineExceeded)):
@@ -242,6 +258,8 @@ func (p *Probe) Read(ev *Event) error {
 			// The buffer is empty: a batch boundary.
 			p.idle = true
 			return ErrDrained
+		case err == nil:
+			p.drainRecords++
 		case errors.Is(err, os.ErrClosed):
 			return ErrClosed
 		case err != nil:
@@ -260,11 +278,19 @@ func (p *Probe) Read(ev *Event) error {
 	}
 }
 
-// sleepUntilDrain waits for the next drain period (or Stop or Close), then
-// arms a deadline in the past: the reader takes everything buffered without
-// blocking, and reports os.ErrDeadlineExceeded once the buffer is empty.
-// The buffer must hold one period of events; the default holds thousands.
-func (p *Probe) sleepUntilDrain() {
+// waitForDrain ends the wait between drains. After a drain that found no
+// records, a source that wakes on data is read without a deadline: next
+// blocks until the first record (or Stop or Close, which wake it too), and
+// that record starts the drain. Otherwise it sleeps until the next drain
+// period (or Stop or Close) and starts the drain. The buffer must hold one
+// period of events; the default holds thousands.
+func (p *Probe) waitForDrain() {
+	p.idle = false
+	if p.drainRecords == 0 && p.records.wakesOnData() && !p.stopped.Load() {
+		p.awaiting = true
+		p.records.setDeadline(time.Time{})
+		return
+	}
 	if d := time.Until(p.nextDrain); d > 0 {
 		p.timer.Reset(d)
 		select {
@@ -273,7 +299,14 @@ func (p *Probe) sleepUntilDrain() {
 			p.timer.Stop()
 		}
 	}
-	p.idle = false
+	p.startDrain()
+}
+
+// startDrain arms a deadline in the past: the reader takes everything
+// buffered without blocking, and reports os.ErrDeadlineExceeded once the
+// buffer is empty.
+func (p *Probe) startDrain() {
+	p.drainRecords = 0
 	p.nextDrain = time.Now().Add(p.opts.DrainPeriod)
 	p.records.setDeadline(time.Now())
 	p.decoder.clock = currentBootClock()
@@ -437,6 +470,7 @@ func (s *ringbufSource) next() ([]byte, uint64, error) {
 }
 
 func (s *ringbufSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *ringbufSource) wakesOnData() bool       { return true }
 func (s *ringbufSource) flush() error            { return s.reader.Flush() }
 func (s *ringbufSource) close() error            { return s.reader.Close() }
 
@@ -462,5 +496,6 @@ func (s *perfSource) next() ([]byte, uint64, error) {
 }
 
 func (s *perfSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
+func (s *perfSource) wakesOnData() bool       { return false }
 func (s *perfSource) flush() error            { return s.reader.Flush() }
 func (s *perfSource) close() error            { return s.reader.Close() }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -607,4 +608,88 @@ func TestFailedExecHooks(t *testing.T) {
 	if report.FailedExecHook != want || report.Kernel == "" || report.Transport != TransportRingbuf {
 		t.Errorf("auto chose %+v, want hook %s on the ring buffer", report, want)
 	}
+}
+
+// An idle ring-buffer reader blocks until the first record instead of
+// waking every drain period, and that record is read at once rather than
+// at the end of a period.
+func TestIdleRingBufferWaitsForData(t *testing.T) {
+	collectortest.RequireRoot(t)
+	cg := makeCgroup(t) // empty: nothing passes the filter until we move in
+	readAll := func(p *Probe, drains *atomic.Int64, events chan<- Event) {
+		for {
+			var ev Event
+			err := p.Read(&ev)
+			switch {
+			case errors.Is(err, ErrDrained):
+				drains.Add(1)
+			case err != nil:
+				close(events)
+				return
+			default:
+				ev.Args = slices.Clone(ev.Args)
+				events <- ev
+			}
+		}
+	}
+	execInCgroup := func() *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", "echo $$ > "+filepath.Join(cg, "cgroup.procs")+" && exec /bin/true idle-reader")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("moving into %s: %v %s", cg, err, out)
+		}
+		return cmd
+	}
+	waitForExec := func(events <-chan Event, pid int, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev := <-events:
+				if execOf(pid)(&ev) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the exec was not read within %s", within)
+			}
+		}
+	}
+
+	t.Run("no drains while idle", func(t *testing.T) {
+		const period = 10 * time.Millisecond
+		p, err := Open(Options{Transport: TransportRingbuf, CgroupPath: cg, DrainPeriod: period})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drains atomic.Int64
+		events := make(chan Event, 16)
+		go readAll(p, &drains, events)
+		defer func() {
+			p.Close()
+			for range events {
+			}
+		}()
+		// Not a synchronisation: a window of 50 periods in which a
+		// reader on a timer would drain about 50 times.
+		time.Sleep(50 * period)
+		if n := drains.Load(); n > 1 {
+			t.Fatalf("%d drains in %s with nothing to read, want none", n, 50*period)
+		}
+		waitForExec(events, execInCgroup().Process.Pid, collectortest.Timeout(5*time.Second))
+	})
+	t.Run("first record without waiting for the period", func(t *testing.T) {
+		p, err := Open(Options{Transport: TransportRingbuf, CgroupPath: cg, DrainPeriod: MaxDrainPeriod})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drains atomic.Int64
+		events := make(chan Event, 16)
+		go readAll(p, &drains, events)
+		defer func() {
+			p.Close()
+			for range events {
+			}
+		}()
+		// A reader on a timer would read it only when the 10 s period ends.
+		waitForExec(events, execInCgroup().Process.Pid, MaxDrainPeriod/2)
+	})
 }
