@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +32,14 @@ import (
 const (
 	// shutdownTimeout bounds flushing the OTLP export at exit.
 	shutdownTimeout = 5 * time.Second
-	// lostWarnEvery rate-limits the lost-events warning.
+	// lostWarnEvery rate-limits the lost-events warning and the reading of
+	// the loss counters (a few bpf(2) calls) behind it.
 	lostWarnEvery = time.Second
+	// defaultDrainPeriod is how often a burst's events are printed. Each
+	// drain costs the Go runtime several thread switches, so it, not the
+	// events, is most of the CLI's CPU; 200 ms is still live to a reader,
+	// and a lone exec is printed at once (an idle buffer wakes the reader).
+	defaultDrainPeriod = 200 * time.Millisecond
 	// maxTrackedPIDs bounds the set of pids -l matched (for their exits).
 	maxTrackedPIDs = 1 << 16
 )
@@ -68,6 +75,11 @@ type errUsage struct{ err error }
 func (e errUsage) Error() string { return e.err.Error() }
 
 func main() {
+	// One goroutine reads and prints; more Ps only add cross-thread
+	// wakeups to every drain. An explicit GOMAXPROCS still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -203,10 +215,11 @@ type loop struct {
 	otlp    *otlpOutput
 	stderr  io.Writer
 
-	seen     uint64
-	matched  map[uint32]struct{} // pids whose exec matched -l, for their exits
-	lostSeen uint64              // the lost total at the last warning
-	lostAt   time.Time
+	seen        uint64
+	matched     map[uint32]struct{} // pids whose exec matched -l, for their exits
+	lostSeen    uint64              // the lost total at the last warning
+	lostAt      time.Time
+	lostChecked time.Time // when the loss counters were last read
 }
 
 func (l *loop) run() int {
@@ -236,7 +249,10 @@ func (l *loop) run() int {
 				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 				return 1
 			}
-			l.warnLost(l.probe.Stats(), false)
+			if now := time.Now(); now.Sub(l.lostChecked) >= lostWarnEvery {
+				l.lostChecked = now
+				l.warnLost(l.probe.Stats(), false)
+			}
 		case errors.Is(err, bpf.ErrClosed):
 			return l.finish()
 		default:
@@ -370,6 +386,12 @@ Options:
                            and exit
       --buffer-size BYTES  buffer size, for perf the total over all CPUs
                            (default %d); raise it when events are lost
+      --drain-period DURATION
+                           while events keep coming, print them at most this
+                           often (default %s, at most %s); with the ring
+                           buffer the first event after a quiet spell is
+                           printed at once. Shorter costs more CPU, and the
+                           buffer must hold one period of events
       --json               print one JSON object per event and line instead of
                            the table (see below)
       --otlp               export every event as an OpenTelemetry log record
@@ -498,6 +520,15 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.Func("max-args", "", sizeFlag(&cfg.opts.MaxArgs, "--max-args"))
 	fs.Func("max-bytes", "", sizeFlag(&cfg.opts.ArgsSize, "--max-bytes"))
 	fs.Func("buffer-size", "", sizeFlag(&cfg.opts.BufferSize, "--buffer-size"))
+	cfg.opts.DrainPeriod = defaultDrainPeriod
+	fs.Func("drain-period", "", func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d > bpf.MaxDrainPeriod {
+			return fmt.Errorf("--drain-period must be a duration such as 50ms, above 0 and at most %s, not %q", bpf.MaxDrainPeriod, s)
+		}
+		cfg.opts.DrainPeriod = d
+		return nil
+	})
 	var help bool
 	boolVar(&help, "h", "help")
 
@@ -509,7 +540,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		}
 	}
 	if help {
-		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize)
+		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize, defaultDrainPeriod, bpf.MaxDrainPeriod)
 		return nil, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
@@ -551,6 +582,7 @@ var combinedShort = regexp.MustCompile(`^-[TtUxq]{2,}$`)
 var valueFlags = map[string]bool{
 	"u": true, "uid": true, "n": true, "name": true, "l": true, "line": true, "c": true, "cgroup": true,
 	"max-args": true, "max-bytes": true, "redact": true, "buffer": true, "buffer-size": true, "otlp-endpoint": true,
+	"drain-period": true,
 }
 
 // expandShortFlags turns -xT into -x -T (before a "--", and not where a

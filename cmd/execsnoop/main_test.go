@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
@@ -537,8 +539,44 @@ func TestSignalsEndCleanly(t *testing.T) {
 	}
 }
 
+// A reader held up by its output loses events once the buffer is full,
+// and says so while it runs, not only in the summary at the end.
+func TestLostEventsAreWarnedWhileRunning(t *testing.T) {
+	collectortest.RequireRoot(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c := &cli{cmd: exec.Command(binary, "--json", "--buffer-size", "4096"), done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = w, &c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	go func() { c.waitErr = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() { c.cmd.Process.Kill(); <-c.done })
+	require.Eventually(t, func() bool { return strings.Contains(c.stderr.String(), "execsnoop: tracing") },
+		waitFor, 10*time.Millisecond, "execsnoop did not start; stderr: %s", c.stderr.String())
+	// Nobody reads stdout yet: the pipe and the CLI's 64 KiB of buffered
+	// JSON fill up (a few hundred lines), its reader blocks, and the
+	// 4 KiB ring buffer overflows.
+	m := marker()
+	for i := range 1000 {
+		runMarked(t, "/bin/true", fmt.Sprintf("%s-%d", m, i))
+	}
+	go io.Copy(io.Discard, r)
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`execsnoop: lost \d+ events \(total \d+\): buffer full .*raise --buffer-size`).MatchString(c.stderr.String())
+	}, waitFor, 20*time.Millisecond, "no loss warning while running; stderr: %s", c.stderr.String())
+	if code := c.stop(t); code != 0 {
+		t.Errorf("exit status %d; stderr: %s", code, c.stderr.String())
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"-z"}, {"-u", "root"}, {"--buffer", "pipe"}, {"--max-bytes", "999999"}, {"stray"}} {
+	for _, args := range [][]string{{"-z"}, {"-u", "root"}, {"--buffer", "pipe"}, {"--max-bytes", "999999"}, {"stray"},
+		{"--drain-period", "0"}, {"--drain-period", "1h"}, {"--drain-period", "fast"}} {
 		var stderr bytes.Buffer
 		cmd := exec.Command(binary, args...)
 		cmd.Stderr = &stderr
@@ -556,7 +594,7 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, flag := range []string{"-T", "-t", "-U", "-x", "-u", "-n", "-l", "-c", "-q", "--max-args", "--max-bytes",
-		"--exits", "--buffer", "--buffer-size", "--json", "--otlp", "--otlp-endpoint", "--otlp-insecure", "--quiet",
+		"--exits", "--buffer", "--buffer-size", "--drain-period", "--json", "--otlp", "--otlp-endpoint", "--otlp-insecure", "--quiet",
 		"--redact", "--no-redact", "Examples:", "execsnoop.args.escaped"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("--help does not mention %s", flag)
