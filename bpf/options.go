@@ -80,8 +80,11 @@ type Options struct {
 	// ExcludeTree drops events of this process and its descendants (the
 	// tracer's own tree); 0 excludes nothing.
 	ExcludeTree uint32
-	// DrainPeriod is how often the reader drains the buffer: the bound on
-	// delivery latency. The buffer must hold the events of one period.
+	// DrainPeriod is how often the reader drains the buffer while records
+	// keep coming: the bound on delivery latency. After a drain that found
+	// none, a ring buffer's reader waits for the first record and reads it
+	// at once (the perf buffer keeps the period). The buffer must hold the
+	// events of one period.
 	DrainPeriod time.Duration
 	// TraceContext looks for TRACEPARENT and TRACESTATE in the environment
 	// of every new image (Event.TraceParent, Event.TraceState); only their

@@ -70,8 +70,9 @@ type BufferConfig struct {
 	Type string `mapstructure:"type"`
 	// Size in bytes: the ring buffer's size, or perf's over all CPUs.
 	Size int `mapstructure:"size"`
-	// DrainPeriod bounds delivery latency: the buffer is drained this
-	// often, so it must hold one period of events.
+	// DrainPeriod bounds delivery latency: while records keep coming the
+	// buffer is drained this often, so it must hold one period of events.
+	// An idle ring buffer wakes the reader for its first record instead.
 	DrainPeriod time.Duration `mapstructure:"drain_period"`
 }
 
