@@ -188,7 +188,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		exported, exportErrors, dropped = exporter.counts()
 	}
 	stats := probe.Stats()
-	l.warnLost(stats, true)
+	l.warnLost(stats)
 	summary := fmt.Sprintf("execsnoop: %d events seen, %d lost, %d exported, %d export errors",
 		l.seen, stats.Lost(), exported, exportErrors)
 	if dropped > 0 {
@@ -215,11 +215,10 @@ type loop struct {
 	otlp    *otlpOutput
 	stderr  io.Writer
 
-	seen        uint64
-	matched     map[uint32]struct{} // pids whose exec matched -l, for their exits
-	lostSeen    uint64              // the lost total at the last warning
-	lostAt      time.Time
-	lostChecked time.Time // when the loss counters were last read
+	seen       uint64
+	matched    map[uint32]struct{} // pids whose exec matched -l, for their exits
+	lostSeen   uint64              // the lost total at the last warning
+	lostReadAt time.Time           // when the loss counters were last read
 }
 
 func (l *loop) run() int {
@@ -249,9 +248,9 @@ func (l *loop) run() int {
 				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 				return 1
 			}
-			if now := time.Now(); now.Sub(l.lostChecked) >= lostWarnEvery {
-				l.lostChecked = now
-				l.warnLost(l.probe.Stats(), false)
+			if now := time.Now(); now.Sub(l.lostReadAt) >= lostWarnEvery {
+				l.lostReadAt = now
+				l.warnLost(l.probe.Stats())
 			}
 		case errors.Is(err, bpf.ErrClosed):
 			return l.finish()
@@ -311,16 +310,15 @@ func argsContain(args []string, s string) bool {
 }
 
 // warnLost prints how many events the kernel dropped since the last
-// warning, at most once per lostWarnEvery unless final.
-func (l *loop) warnLost(s bpf.Stats, final bool) {
+// warning. The reading loop calls it at most once per lostWarnEvery.
+func (l *loop) warnLost(s bpf.Stats) {
 	total := s.Lost()
-	if total <= l.lostSeen || !final && time.Since(l.lostAt) < lostWarnEvery {
+	if total <= l.lostSeen {
 		return
 	}
 	fmt.Fprintf(l.stderr, "execsnoop: lost %d events (total %d): buffer full (%s, %d bytes); raise --buffer-size\n",
 		total-l.lostSeen, total, l.probe.Transport(), bufferSize(l.cfg.opts))
 	l.lostSeen = total
-	l.lostAt = time.Now()
 }
 
 func bufferSize(o bpf.Options) int {
