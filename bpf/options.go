@@ -77,9 +77,13 @@ type Options struct {
 	// CgroupPath, when set, keeps only processes in this cgroup v2
 	// directory or below it (e.g. /sys/fs/cgroup/system.slice).
 	CgroupPath string
-	// ExcludeTree drops events of this process and its descendants (the
-	// tracer's own tree); 0 excludes nothing.
+	// ExcludeTree drops events of this process and its descendants, by
+	// its pid in the initial PID namespace; 0 excludes nothing.
 	ExcludeTree uint32
+	// ExcludeSelf drops events of the calling process and its descendants
+	// (the tracer's own tree), by the pid the kernel sees for it: right
+	// inside a container's own PID namespace too, where os.Getpid() is not.
+	ExcludeSelf bool
 	// DrainPeriod is how often the reader drains the buffer while records
 	// keep coming: the bound on delivery latency. After a drain that found
 	// none, a ring buffer's reader waits for the first record and reads it
@@ -149,6 +153,9 @@ func (o Options) Validate() error {
 	case HookAuto, HookFexit, HookSysExit:
 	default:
 		errs = append(errs, fmt.Errorf("failed exec hook %q: must be auto, fexit or sys_exit", o.FailedExecHook))
+	}
+	if o.ExcludeSelf && o.ExcludeTree != 0 {
+		errs = append(errs, errors.New("exclude self and exclude tree: give one of them"))
 	}
 	if o.DrainPeriod < 0 || o.DrainPeriod > MaxDrainPeriod {
 		errs = append(errs, fmt.Errorf("drain period %s: must be between 0 and %s", o.DrainPeriod, MaxDrainPeriod))

@@ -125,6 +125,11 @@ func Open(opts Options) (_ *Probe, err error) {
 	}
 	spec.Maps[execsnoopMapEventsRingbuf].MaxEntries = uint32(ringSize)
 
+	if opts.ExcludeSelf {
+		if opts.ExcludeTree, err = selfTGID(); err != nil {
+			return nil, explain(err)
+		}
+	}
 	failedOnly := opts.FailedExecs == FailedExecsOnly
 	for name, value := range map[string]any{
 		execsnoopVarUseRingbuf:            transport == TransportRingbuf,

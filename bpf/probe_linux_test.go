@@ -349,7 +349,7 @@ func TestKernelFilters(t *testing.T) {
 		r.absent(t, "root's exec", execOf(root.Process.Pid))
 	})
 	t.Run("excluded tree", func(t *testing.T) {
-		r := startRecorder(t, Options{ExcludeTree: uint32(os.Getpid())})
+		r := startRecorder(t, Options{ExcludeSelf: true})
 		// Our children and grandchildren are excluded...
 		mine := run(t, "/bin/true", "excluded")
 		run(t, "/bin/sh", "-c", "/bin/true excluded-grandchild; true")

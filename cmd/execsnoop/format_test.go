@@ -253,7 +253,7 @@ func TestParseFlags(t *testing.T) {
 	o := cfg.opts
 	if o.FailedExecs != bpf.FailedExecsInclude || !cfg.printTime || !cfg.printUID || !slices.Equal(o.UIDs, []uint32{0, 1000}) ||
 		o.MaxArgs != 10 || o.ArgsSize != 2048 || o.Transport != bpf.TransportPerf || o.BufferSize != 65536 ||
-		!o.Exits || !cfg.json || cfg.name != "sh" || cfg.line != "marker" || o.ExcludeTree == 0 {
+		!o.Exits || !cfg.json || cfg.name != "sh" || cfg.line != "marker" || !o.ExcludeSelf {
 		t.Errorf("parsed %+v", cfg)
 	}
 	cfg, err = parseFlags(nil, nil)

@@ -554,7 +554,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	if fails || cfg.probeReport {
 		cfg.opts.FailedExecs = bpf.FailedExecsInclude
 	}
-	cfg.opts.ExcludeTree = uint32(os.Getpid())
+	cfg.opts.ExcludeSelf = true
 	if cfg.opts.CgroupPath != "" && !strings.HasPrefix(cfg.opts.CgroupPath, "/") {
 		return nil, errUsage{fmt.Errorf("-c %s: give the absolute path of a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice", cfg.opts.CgroupPath)}
 	}

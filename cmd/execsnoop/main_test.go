@@ -69,7 +69,15 @@ type cli struct {
 // so on stderr (and prints the table header) only then.
 func startCLI(t *testing.T, args ...string) *cli {
 	t.Helper()
-	c := &cli{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	return startCommand(t, exec.Command(binary, args...))
+}
+
+// startCommand is startCLI for a command that runs execsnoop (e.g. in a
+// namespace).
+func startCommand(t *testing.T, cmd *exec.Cmd) *cli {
+	t.Helper()
+	args := cmd.Args
+	c := &cli{cmd: cmd, done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -691,6 +699,30 @@ func TestMissingPrivileges(t *testing.T) {
 // A kernel without BTF (hidden under an empty tmpfs in a private mount
 // namespace): one line naming what is missing and the oldest kernel that
 // works, exit status 1.
+// In a PID namespace of its own, as in a container without the host's, the
+// CLI is pid 1 there. It excludes its own tree by the pid the kernel sees,
+// so host processes, all descendants of the host's pid 1, are reported.
+func TestOwnPIDNamespace(t *testing.T) {
+	collectortest.RequireRoot(t)
+	c := startCommand(t, exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", binary, "--json"))
+	mark := marker()
+	host := runMarked(t, "/bin/true", mark)
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(c.stdout.String(), mark) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the host's exec was not reported within %s; stderr: %s", waitFor, c.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, l := range parseJSONLines(t, c.stdout.String()) {
+		if slices.Contains(argsOf(l), mark) {
+			if pid, _ := intAttr(l, procattr.ProcessPID); pid != int64(host.Process.Pid) {
+				t.Errorf("process.pid %d, want the host's %d", pid, host.Process.Pid)
+			}
+		}
+	}
+}
+
 func TestKernelWithoutBTF(t *testing.T) {
 	collectortest.RequireRoot(t)
 	var stderr bytes.Buffer

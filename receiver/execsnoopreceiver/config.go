@@ -198,8 +198,8 @@ func (c *Config) Validate() error {
 }
 
 // probeOptions is the part of the configuration the kernel side applies.
-func (c *Config) probeOptions(selfPID int, spans bool) bpf.Options {
-	opts := bpf.Options{
+func (c *Config) probeOptions(spans bool) bpf.Options {
+	return bpf.Options{
 		Transport:      bpf.Transport(c.Buffer.Type),
 		BufferSize:     c.Buffer.Size,
 		ArgsSize:       c.Args.MaxBytes,
@@ -215,11 +215,8 @@ func (c *Config) probeOptions(selfPID int, spans bool) bpf.Options {
 		// not look for it.
 		TraceContext: spans && c.Traces.ContextFromEnv,
 		EnvScanSize:  c.Traces.EnvScanBytes,
+		ExcludeSelf:  c.Filters.ExcludeSelf,
 	}
-	if c.Filters.ExcludeSelf {
-		opts.ExcludeTree = uint32(selfPID)
-	}
-	return opts
 }
 
 // keepComm applies the comm patterns, which the kernel cannot.

@@ -53,12 +53,11 @@ func TestCustomConfig(t *testing.T) {
 		Batch:     BatchConfig{MaxSize: 100, FlushInterval: time.Second},
 		Traces:    TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 50, ContextFromEnv: false, EnvScanBytes: 16384},
 	}, cfg)
-	opts := cfg.probeOptions(1234, false)
-	assert.Equal(t, uint32(0), opts.ExcludeTree, "exclude_self is off")
+	assert.False(t, cfg.probeOptions(false).ExcludeSelf, "exclude_self is off")
 	assert.True(t, cfg.Filters.keepComm("kubelet"))
 	assert.True(t, cfg.Filters.keepComm("sh"))
 	assert.False(t, cfg.Filters.keepComm("bash"))
-	assert.Equal(t, uint32(1234), createDefaultConfig().probeOptions(1234, false).ExcludeTree)
+	assert.True(t, createDefaultConfig().probeOptions(false).ExcludeSelf)
 }
 
 func TestInvalidConfigNamesEachField(t *testing.T) {

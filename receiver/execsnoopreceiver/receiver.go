@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -77,7 +76,7 @@ func (r *execsnoopReceiver) start() error {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	spans := r.tracesNext != nil
-	probe, err := bpf.Open(r.cfg.probeOptions(os.Getpid(), spans))
+	probe, err := bpf.Open(r.cfg.probeOptions(spans))
 	if err != nil {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}

@@ -184,8 +184,8 @@ func TestInvalidOrLookalikeTraceparent(t *testing.T) {
 // Without a traces pipeline the kernel does not look for trace context.
 func TestLogsOnlyDoesNotLookForTraceContext(t *testing.T) {
 	cfg := testConfig()
-	assert.False(t, cfg.probeOptions(1, false).TraceContext)
-	assert.True(t, cfg.probeOptions(1, true).TraceContext)
+	assert.False(t, cfg.probeOptions(false).TraceContext)
+	assert.True(t, cfg.probeOptions(true).TraceContext)
 	cfg.Traces.ContextFromEnv = false
-	assert.False(t, cfg.probeOptions(1, true).TraceContext)
+	assert.False(t, cfg.probeOptions(true).TraceContext)
 }

@@ -36,8 +36,8 @@ type guestBinary struct {
 // hostTools are the host's programs (with their shared libraries) that the
 // tests run and busybox lacks or does differently: bash (the tests check
 // that the CLI's quoting round-trips through it) and util-linux's setpriv
-// (busybox's has no --reuid).
-var hostTools = []string{"/bin/bash", "/bin/setpriv"}
+// (busybox's has no --reuid) and unshare (busybox's has no --kill-child).
+var hostTools = []string{"/bin/bash", "/bin/setpriv", "/bin/unshare"}
 
 // buildGuest builds the guest's programs into dir/bin.
 func buildGuest(dir string) error {
