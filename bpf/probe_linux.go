@@ -243,6 +243,8 @@ func (p *Probe) KernelReport() KernelReport { return p.report }
 // once Close was called. Records that cannot be decoded are counted in
 // Stats and skipped. Drains come at most once per drain period; an idle
 // ring buffer is waited on until its first record, which starts a drain.
+// Read waits without bound only after a drain that returned no events, so
+// a caller that batches events must hand them on at such an ErrDrained.
 func (p *Probe) Read(ev *Event) error {
 	p.readMu.Lock()
 	defer p.readMu.Unlock()

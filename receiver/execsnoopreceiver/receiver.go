@@ -148,14 +148,23 @@ func (r *execsnoopReceiver) run(out *outputs) {
 		defer out.mapper.Cgroups.Close()
 	}
 	var ev bpf.Event
+	readSinceDrain := false
 	for {
 		err := r.probe.Read(&ev)
 		now := time.Now()
 		switch {
 		case err == nil:
+			readSinceDrain = true
 			r.handle(&ev, now, out)
 		case errors.Is(err, bpf.ErrDrained):
 			r.reportStats(out)
+			// A drain that read nothing ends a burst, and the next Read
+			// may wait for the next event without bound: send what is
+			// batched now rather than when that event comes.
+			if !readSinceDrain {
+				r.flush(out)
+			}
+			readSinceDrain = false
 		case errors.Is(err, bpf.ErrClosed):
 			if out.tracker != nil {
 				out.tracker.endAll(now, func(s ptrace.Span) { out.spans.add(s, procattr.Container{}, now) })

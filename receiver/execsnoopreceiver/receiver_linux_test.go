@@ -319,3 +319,24 @@ func TestContainerIDFromARealCgroup(t *testing.T) {
 		return false
 	}, 5*time.Second, 20*time.Millisecond)
 }
+
+// On a quiet host the reader waits for the next event without bound, so
+// the records of the last burst are sent when it ends, not held until then.
+func TestLastBurstIsSentWhenQuiet(t *testing.T) {
+	collectortest.RequireRoot(t)
+	root, err := cgroup.V2Root()
+	require.NoError(t, err)
+	dir := filepath.Join(root, fmt.Sprintf("execsnoop-quiet-%d", os.Getpid()))
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	t.Cleanup(func() {
+		assert.Eventually(t, func() bool { return os.Remove(dir) == nil }, 5*time.Second, 20*time.Millisecond)
+	})
+	cfg := testConfig()
+	cfg.Filters.Cgroup = dir // nothing else runs there: the receiver is idle
+	sink := new(consumertest.LogsSink)
+	startReceiver(t, cfg, sink)
+	cmd := exec.Command("/bin/sh", "-c", `echo $$ > "$1/cgroup.procs" && exec /bin/true last-of-a-burst`, "sh", dir)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	findRecord(t, sink, procattr.EventExit, cmd.Process.Pid)
+}
