@@ -616,21 +616,37 @@ func TestFailedExecHooks(t *testing.T) {
 func TestIdleRingBufferWaitsForData(t *testing.T) {
 	collectortest.RequireRoot(t)
 	cg := makeCgroup(t) // empty: nothing passes the filter until we move in
-	readAll := func(p *Probe, drains *atomic.Int64, events chan<- Event) {
-		for {
-			var ev Event
-			err := p.Read(&ev)
-			switch {
-			case errors.Is(err, ErrDrained):
-				drains.Add(1)
-			case err != nil:
-				close(events)
-				return
-			default:
-				ev.Args = slices.Clone(ev.Args)
-				events <- ev
-			}
+	// readAll opens a probe of the empty cgroup and reads it in the
+	// background until the test ends, counting drains.
+	readAll := func(t *testing.T, period time.Duration) (<-chan Event, *atomic.Int64) {
+		p, err := Open(Options{Transport: TransportRingbuf, CgroupPath: cg, DrainPeriod: period})
+		if err != nil {
+			t.Fatal(err)
 		}
+		drains := new(atomic.Int64)
+		events := make(chan Event, 16)
+		go func() {
+			defer close(events)
+			for {
+				var ev Event
+				err := p.Read(&ev)
+				switch {
+				case errors.Is(err, ErrDrained):
+					drains.Add(1)
+				case err != nil:
+					return
+				default:
+					ev.Args = slices.Clone(ev.Args)
+					events <- ev
+				}
+			}
+		}()
+		t.Cleanup(func() {
+			p.Close()
+			for range events {
+			}
+		})
+		return events, drains
 	}
 	execInCgroup := func() *exec.Cmd {
 		cmd := exec.Command("/bin/sh", "-c", "echo $$ > "+filepath.Join(cg, "cgroup.procs")+" && exec /bin/true idle-reader")
@@ -656,18 +672,7 @@ func TestIdleRingBufferWaitsForData(t *testing.T) {
 
 	t.Run("no drains while idle", func(t *testing.T) {
 		const period = 10 * time.Millisecond
-		p, err := Open(Options{Transport: TransportRingbuf, CgroupPath: cg, DrainPeriod: period})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var drains atomic.Int64
-		events := make(chan Event, 16)
-		go readAll(p, &drains, events)
-		defer func() {
-			p.Close()
-			for range events {
-			}
-		}()
+		events, drains := readAll(t, period)
 		// Not a synchronisation: a window of 50 periods in which a
 		// reader on a timer would drain about 50 times.
 		time.Sleep(50 * period)
@@ -677,18 +682,7 @@ func TestIdleRingBufferWaitsForData(t *testing.T) {
 		waitForExec(events, execInCgroup().Process.Pid, collectortest.Timeout(5*time.Second))
 	})
 	t.Run("first record without waiting for the period", func(t *testing.T) {
-		p, err := Open(Options{Transport: TransportRingbuf, CgroupPath: cg, DrainPeriod: MaxDrainPeriod})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var drains atomic.Int64
-		events := make(chan Event, 16)
-		go readAll(p, &drains, events)
-		defer func() {
-			p.Close()
-			for range events {
-			}
-		}()
+		events, _ := readAll(t, MaxDrainPeriod)
 		// A reader on a timer would read it only when the 10 s period ends.
 		waitForExec(events, execInCgroup().Process.Pid, MaxDrainPeriod/2)
 	})
