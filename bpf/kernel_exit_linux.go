@@ -40,7 +40,7 @@ func KernelLimits() []string {
 	}
 	var io *btf.Struct
 	if spec.TypeByName("task_io_accounting", &io) != nil || !hasMember(io, "read_bytes") {
-		limits = append(limits, "the kernel does not account storage I/O (CONFIG_TASK_IO_ACCOUNTING): exit records carry no process.disk.io")
+		limits = append(limits, "the kernel does not account storage I/O (CONFIG_TASK_IO_ACCOUNTING): exit records carry no execsnoop.process.disk.io.read/.write")
 	}
 	return limits
 }

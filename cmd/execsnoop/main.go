@@ -412,11 +412,11 @@ JSON (--json): one object per line:
    "resource": {"container.id": ID} (only in a container),
    "attributes": {OpenTelemetry attributes: "process.pid", "process.parent_pid",
    "process.command_args" (an array), "process.executable.path", ...;
-   exits add what the process used: "process.cpu.time.user" and
-   "process.cpu.time.system" (seconds), "execsnoop.process.memory.peak"
-   (bytes), "process.paging.faults.minor"/".major",
-   "process.context_switches.voluntary"/".involuntary",
-   "process.disk.io.read"/".write" (bytes)}}
+   exits add what the process used: "execsnoop.process.cpu.time.user" and
+   "execsnoop.process.cpu.time.system" (seconds), "execsnoop.process.memory.peak"
+   (bytes), "execsnoop.process.paging.faults.minor"/".major",
+   "execsnoop.process.context_switches.voluntary"/".involuntary",
+   "execsnoop.process.disk.io.read"/".write" (bytes)}}
   The names and values are those of the collector's execsnoop receiver.
   As there, secrets in arguments (--password=..., TOKEN=..., Bearer ...,
   user:password@ in URLs, well-known key formats) are masked as ****, and

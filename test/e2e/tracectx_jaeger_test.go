@@ -60,7 +60,7 @@ func TestTraceparentInJaeger(t *testing.T) {
 							}
 						}
 						for _, tag := range s.Tags {
-							cpu = cpu || tag.Key == "process.cpu.time.user"
+							cpu = cpu || tag.Key == "execsnoop.process.cpu.time.user"
 						}
 					}
 				}
@@ -78,7 +78,7 @@ func TestTraceparentInJaeger(t *testing.T) {
 				t.Errorf("the script's span is a child of %q, want the TRACEPARENT's span %s", rootParent, parentHex)
 			}
 			if !cpu {
-				t.Errorf("the script's span has no process.cpu.time.user tag")
+				t.Errorf("the script's span has no execsnoop.process.cpu.time.user tag")
 			}
 			return
 		}

@@ -224,7 +224,7 @@ func render(spans []ptrace.Span, trace, title string) string {
 		x0, x1 := x(uint64(s.StartTimestamp())), x(uint64(s.EndTimestamp()))
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", 10+r.depth*12, y+15, html.EscapeString(label(s)))
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="14" fill="%s" rx="2"/>`+"\n", x0, y+4, max(x1-x0, 1.5), color)
-		cpu := attrDouble(s, "process.cpu.time.user") + attrDouble(s, "process.cpu.time.system")
+		cpu := attrDouble(s, "execsnoop.process.cpu.time.user") + attrDouble(s, "execsnoop.process.cpu.time.system")
 		rss := float64(attrInt(s, "execsnoop.process.memory.peak")) / (1 << 20)
 		dur := time.Duration(s.EndTimestamp() - s.StartTimestamp())
 		info := fmt.Sprintf("%7.3fs  cpu %.3fs  rss %.0f MiB", dur.Seconds(), cpu, rss)
