@@ -29,24 +29,23 @@ func newJSONWriter(w *bufio.Writer, mapper *procattr.Mapper) *jsonWriter {
 }
 
 func (j *jsonWriter) write(ev *bpf.Event) error {
+	l := j.mapper.Log(ev)
 	b := j.buf[:0]
 	b = append(b, `{"time":"`...)
-	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = l.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event":`...)
-	b = appendJSONString(b, procattr.EventName(ev))
+	b = appendJSONString(b, l.EventName)
 	b = append(b, `,"severity":`...)
-	b = appendJSONString(b, procattr.SeverityOf(ev).Text)
+	b = appendJSONString(b, l.Severity.Text)
 	b = append(b, `,"body":`...)
-	b = appendJSONString(b, j.mapper.Body(ev))
-	if id := j.mapper.ContainerID(ev); id != "" {
-		b = append(b, `,"resource":{`...)
-		b = appendJSONString(b, procattr.ContainerID)
-		b = append(b, ':')
-		b = appendJSONString(b, id)
-		b = append(b, '}')
+	b = appendJSONString(b, l.Body)
+	j.buf = b
+	if l.Resource != (procattr.Container{}) {
+		j.buf, j.first = append(j.buf, `,"resource":{`...), true
+		l.Resource.Resource(j)
+		j.buf = append(j.buf, '}')
 	}
-	b = append(b, `,"attributes":{`...)
-	j.buf, j.first = b, true
+	j.buf, j.first = append(j.buf, `,"attributes":{`...), true
 	j.mapper.Attributes(ev, j)
 	j.buf = append(j.buf, "}}\n"...)
 	_, err := j.w.Write(j.buf)

@@ -409,7 +409,8 @@ Options:
 JSON (--json): one object per line:
   {"time": RFC 3339 time, "event": "process.exec" or "process.exit",
    "severity": "INFO" or "WARN" (a failed exec), "body": a line for people,
-   "resource": {"container.id": ID} (only in a container),
+   "resource": {"container.id": ID, "k8s.pod.uid": UID} (only in a container;
+   the uid only in a Kubernetes pod),
    "attributes": {OpenTelemetry attributes: "process.pid", "process.parent_pid",
    "process.command_args" (an array), "process.executable.path", ...;
    exits add what the process used: "execsnoop.process.cpu.time.user" and

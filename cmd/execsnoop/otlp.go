@@ -30,10 +30,11 @@ const scopeName = "github.com/otelexecsnoop/execsnoop/cmd/execsnoop"
 const errorWarnEvery = 5 * time.Second
 
 // otlpOutput exports events as log records. The SDK's resource belongs to
-// the LoggerProvider, and container.id is a resource attribute (as in the
-// receiver), so there is one provider per container id, created on first
-// use; "" is the host's. Every provider has its own BatchProcessor, and all
-// of them share one exporter (otlploggrpc's is safe for concurrent Export).
+// the LoggerProvider, and container.id and k8s.pod.uid are resource
+// attributes (as in the receiver), so there is one provider per container,
+// created on first use; the zero Container is the host's. Every provider
+// has its own BatchProcessor, and all of them share one exporter
+// (otlploggrpc's is safe for concurrent Export).
 type otlpOutput struct {
 	mapper   *procattr.Mapper
 	exporter *sharedExporter
@@ -41,8 +42,8 @@ type otlpOutput struct {
 	version  string
 	stderr   io.Writer
 
-	providers map[string]*otlpProvider // by container id; the loop's goroutine only
-	attrs     kvSink                   // reused for every record
+	providers map[procattr.Container]*otlpProvider // the loop's goroutine only
+	attrs     kvSink                               // reused for every record
 	emitted   uint64
 
 	handler *errorHandler
@@ -69,9 +70,9 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 		return nil, err
 	}
 
-	attrs := []attribute.KeyValue{attribute.String("service.name", "execsnoop")}
+	attrs := []attribute.KeyValue{attribute.String(procattr.ServiceName, "execsnoop")}
 	if host, err := os.Hostname(); err == nil {
-		attrs = append(attrs, attribute.String("host.name", host))
+		attrs = append(attrs, attribute.String(procattr.HostName, host))
 	}
 	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
 	env, err := resource.New(ctx, resource.WithFromEnv())
@@ -88,7 +89,7 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 		exporter:  &sharedExporter{Exporter: exp},
 		base:      base,
 		stderr:    stderr,
-		providers: make(map[string]*otlpProvider),
+		providers: make(map[procattr.Container]*otlpProvider),
 		attrs:     make(kvSink, 0, procattr.MaxAttributes),
 		handler:   &errorHandler{w: stderr},
 	}
@@ -99,14 +100,16 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 	return o, nil
 }
 
-// provider returns the provider of a container id, creating it.
-func (o *otlpOutput) provider(containerID string) *otlpProvider {
-	if p, ok := o.providers[containerID]; ok {
+// provider returns the provider of a container, creating it.
+func (o *otlpOutput) provider(container procattr.Container) *otlpProvider {
+	if p, ok := o.providers[container]; ok {
 		return p
 	}
 	res := o.base
-	if containerID != "" {
-		if merged, err := resource.Merge(o.base, resource.NewSchemaless(attribute.String(procattr.ContainerID, containerID))); err == nil {
+	var attrs kvSink
+	container.Resource(&attrs)
+	if len(attrs) > 0 {
+		if merged, err := resource.Merge(o.base, resource.NewSchemaless(attrs...)); err == nil {
 			res = merged
 		}
 	}
@@ -119,21 +122,22 @@ func (o *otlpOutput) provider(containerID string) *otlpProvider {
 		loggerOpts = append(loggerOpts, log.WithInstrumentationVersion(o.version))
 	}
 	p := &otlpProvider{provider: lp, logger: lp.Logger(scopeName, loggerOpts...)}
-	o.providers[containerID] = p
+	o.providers[container] = p
 	return p
 }
 
-// emit turns the event into a log record, as the receiver's toLogRecord.
+// emit puts procattr's record of the event into a log record, as the
+// receiver's toLogRecord does.
 func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
-	p := o.provider(o.mapper.ContainerID(ev))
+	l := o.mapper.Log(ev)
+	p := o.provider(l.Resource)
 	var rec log.Record
-	rec.SetEventName(procattr.EventName(ev))
-	rec.SetTimestamp(ev.Time)
+	rec.SetEventName(l.EventName)
+	rec.SetTimestamp(l.Time)
 	rec.SetObservedTimestamp(observed)
-	severity := procattr.SeverityOf(ev)
-	rec.SetSeverity(log.Severity(severity.Number))
-	rec.SetSeverityText(severity.Text)
-	rec.SetBody(attribute.StringValue(o.mapper.Body(ev)))
+	rec.SetSeverity(log.Severity(l.Severity.Number))
+	rec.SetSeverityText(l.Severity.Text)
+	rec.SetBody(attribute.StringValue(l.Body))
 	o.attrs = o.attrs[:0]
 	o.mapper.Attributes(ev, &o.attrs)
 	rec.AddAttributes(o.attrs...)

@@ -1,5 +1,6 @@
 // Package procattr is the one mapping from a process event to OpenTelemetry
-// names and values: event names, bodies, severities and attributes. The
+// names and values: the record's resource, the log record (event name,
+// time, severity, body, attributes) and the keys of process spans. The
 // collector receiver, the span builder and the CLI all call it, each with a
 // Sink for its own attribute type.
 package procattr
@@ -21,7 +22,8 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
-// Semantic-convention attributes (v1.39).
+// Semantic-convention attributes, checked against the registry snapshot
+// named by RegistryVersion.
 const (
 	ProcessPID            = "process.pid"
 	ProcessParentPID      = "process.parent_pid"
@@ -38,8 +40,6 @@ const (
 	ThreadID              = "thread.id"
 	ThreadName            = "thread.name"
 	ErrorType             = "error.type"
-	ContainerID           = "container.id"
-	K8sPodUID             = "k8s.pod.uid"
 )
 
 // Project attributes: everything the conventions lack, under one prefix.
@@ -203,11 +203,6 @@ func ErrnoName(retval int32) string {
 		return name
 	}
 	return fmt.Sprintf("errno %d", -retval)
-}
-
-// ContainerID is the id of the container the process runs in, or "".
-func (m *Mapper) ContainerID(ev *bpf.Event) string {
-	return cgroup.ContainerID(m.cgroupPath(ev))
 }
 
 // Container is where a process runs, from its cgroup path: the container

@@ -13,10 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
-
-// spanAdopted marks spans of processes that were running before the receiver.
-const spanAdopted = "execsnoop.span.adopted"
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's start time; 100 on
 // every Linux architecture Go supports.
@@ -92,7 +90,7 @@ func (t *spanTracker) adopt(procs []runningProcess, done func(ptrace.Span)) int 
 		t.exec(&ev, done)
 		if s, ok := t.open[p.pid]; ok {
 			s.span.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
-			s.span.Attributes().PutBool(spanAdopted, true)
+			s.span.Attributes().PutBool(procattr.SpanAdopted, true)
 			adopted++
 		}
 	}

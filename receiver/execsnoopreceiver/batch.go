@@ -35,12 +35,7 @@ func (b *containerBatch[S]) slot(container procattr.Container, now time.Time) S 
 		return records
 	}
 	resource, scope, records := b.appendResource()
-	if container.ID != "" {
-		resource.Attributes().PutStr(procattr.ContainerID, container.ID)
-	}
-	if container.PodUID != "" {
-		resource.Attributes().PutStr(procattr.K8sPodUID, container.PodUID)
-	}
+	container.Resource(pmapSink(resource.Attributes()))
 	scope.SetName(metadata.ScopeName)
 	scope.SetVersion(b.scopeVersion)
 	b.byContainer[container] = records

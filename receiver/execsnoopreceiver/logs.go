@@ -39,9 +39,9 @@ type spanLink struct {
 }
 
 func (b *logBatch) add(ev *bpf.Event, observed time.Time, link spanLink) {
-	records := b.slot(b.mapper.Container(ev), observed)
-	lr := records.AppendEmpty()
-	toLogRecord(ev, observed, b.mapper, lr)
+	rec := b.mapper.Log(ev)
+	lr := b.slot(rec.Resource, observed).AppendEmpty()
+	toLogRecord(ev, rec, observed, b.mapper, lr)
 	if link.ok {
 		lr.SetTraceID(link.traceID)
 		lr.SetSpanID(link.spanID)
@@ -56,15 +56,14 @@ func (b *logBatch) take() plog.Logs {
 	return logs
 }
 
-// toLogRecord is the conversion of one event to a log record.
-func toLogRecord(ev *bpf.Event, observed time.Time, mapper *procattr.Mapper, lr plog.LogRecord) {
-	lr.SetEventName(procattr.EventName(ev))
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(ev.Time))
+// toLogRecord puts procattr's record of one event into lr.
+func toLogRecord(ev *bpf.Event, rec procattr.Log, observed time.Time, mapper *procattr.Mapper, lr plog.LogRecord) {
+	lr.SetEventName(rec.EventName)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(rec.Time))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
-	severity := procattr.SeverityOf(ev)
-	lr.SetSeverityNumber(plog.SeverityNumber(severity.Number))
-	lr.SetSeverityText(severity.Text)
-	lr.Body().SetStr(mapper.Body(ev))
+	lr.SetSeverityNumber(plog.SeverityNumber(rec.Severity.Number))
+	lr.SetSeverityText(rec.Severity.Text)
+	lr.Body().SetStr(rec.Body)
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(procattr.MaxAttributes) // one allocation instead of growing
 	mapper.Attributes(ev, pmapSink(attrs))

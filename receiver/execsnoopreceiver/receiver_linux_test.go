@@ -270,7 +270,7 @@ func TestAdoptRunningProcesses(t *testing.T) {
 		}
 		t.Fatalf("shell pid %d; probe stats %+v", sh.Process.Pid, rcv.(*execsnoopReceiver).probe.Stats())
 	}
-	adopted, _ := root.Attributes().Get(spanAdopted)
+	adopted, _ := root.Attributes().Get(procattr.SpanAdopted)
 	assert.True(t, adopted.Bool())
 	assert.Equal(t, root.TraceID(), child.TraceID())
 	assert.True(t, root.StartTimestamp() <= child.StartTimestamp())

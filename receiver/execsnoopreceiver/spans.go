@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,13 +14,6 @@ import (
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/tracectx"
-)
-
-// Span attributes and event names of process spans.
-const (
-	spanUnfinished   = "execsnoop.span.unfinished" // the receiver stopped before the process exited
-	spanEventExec    = "exec"
-	spanEventExecErr = "exec failed"
 )
 
 // spanTracker turns fork, exec and exit events into one span per process:
@@ -109,7 +101,7 @@ func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) (pcommon.Tra
 	switch ev.Kind {
 	case bpf.KindFork:
 		if parent, ok := t.open[ev.PPID]; ok {
-			s := t.start(ev.PID, parent.span.TraceID(), parent.span.SpanID(), ev.StartTime, ev.Comm, done)
+			s := t.start(ev.PID, parent.span.TraceID(), parent.span.SpanID(), ev.StartTime, procattr.SpanName(ev), done)
 			s.traceparent = parent.traceparent
 			s.span.TraceState().FromRaw(parent.span.TraceState().AsRaw())
 			return s.span.TraceID(), s.span.SpanID(), true
@@ -132,11 +124,9 @@ func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) (pcommon.Tra
 		t.remove(ev.PID, s)
 		span := s.span
 		span.SetEndTimestamp(pcommon.NewTimestampFromTime(ev.Time))
-		t.mapper.Attributes(ev, pmapSink(span.Attributes()))
-		if code := ev.ShellExitCode(); code != 0 {
+		if failed, message := t.mapper.SpanExit(ev, pmapSink(span.Attributes())); failed {
 			span.Status().SetCode(ptrace.StatusCodeError)
-			span.Status().SetMessage(t.mapper.Body(ev))
-			span.Attributes().PutStr(procattr.ErrorType, strconv.Itoa(code))
+			span.Status().SetMessage(message)
 		}
 		traceID, spanID := span.TraceID(), span.SpanID()
 		done(span)
@@ -179,7 +169,7 @@ func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) *openSpan {
 	s, ok := t.open[ev.PID]
 	if ev.Failed() {
 		if ok {
-			t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, spanEventExecErr, ev).Attributes()))
+			t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, procattr.SpanEventExecFailed, ev).Attributes()))
 		}
 		return s
 	}
@@ -212,9 +202,9 @@ func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) *openSpan {
 	}
 	// A process that execs again keeps its span: the span takes the newest
 	// image's name and attributes, and each exec is an event.
-	s.span.SetName(path.Base(ev.Filename))
+	s.span.SetName(procattr.SpanName(ev))
 	t.mapper.Attributes(ev, pmapSink(s.span.Attributes()))
-	t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, spanEventExec, ev).Attributes()))
+	t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, procattr.SpanEventExec, ev).Attributes()))
 	return s
 }
 
@@ -255,7 +245,7 @@ func (t *spanTracker) endAll(now time.Time, done func(ptrace.Span)) {
 	for pid, s := range t.open {
 		t.remove(pid, s)
 		s.span.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
-		s.span.Attributes().PutBool(spanUnfinished, true)
+		s.span.Attributes().PutBool(procattr.SpanUnfinished, true)
 		done(s.span)
 	}
 }

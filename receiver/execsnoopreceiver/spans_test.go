@@ -63,8 +63,8 @@ func TestProcessTreeIsOneTrace(t *testing.T) {
 
 	// sh's exec and its failed exec are span events.
 	require.Equal(t, 2, sh.Events().Len())
-	assert.Equal(t, spanEventExec, sh.Events().At(0).Name())
-	assert.Equal(t, spanEventExecErr, sh.Events().At(1).Name())
+	assert.Equal(t, procattr.SpanEventExec, sh.Events().At(0).Name())
+	assert.Equal(t, procattr.SpanEventExecFailed, sh.Events().At(1).Name())
 	failedType, _ := sh.Events().At(1).Attributes().Get(procattr.ErrorType)
 	assert.Equal(t, "ENOENT", failedType.Str())
 	assert.Empty(t, tr.open)
@@ -112,7 +112,7 @@ func TestOpenSpanCap(t *testing.T) {
 	var ended []ptrace.Span
 	tr.endAll(time.Now(), func(s ptrace.Span) { ended = append(ended, s) })
 	require.Len(t, ended, 3)
-	flag, _ := ended[0].Attributes().Get(spanUnfinished)
+	flag, _ := ended[0].Attributes().Get(procattr.SpanUnfinished)
 	assert.True(t, flag.Bool())
 	assert.Empty(t, tr.open)
 }
