@@ -54,7 +54,6 @@ const (
 	ExitSignal     = "execsnoop.exit.signal"        // the terminating signal's name
 	CoreDumped     = "execsnoop.exit.core_dumped"   // the signal dumped core
 	Lifetime       = "execsnoop.process.lifetime"   // seconds from start to exit
-	ChildPID       = "execsnoop.fork.child_pid"     // fork events
 	FilenameCut    = "execsnoop.filename.truncated" // the filename exceeded PATH_MAX
 	ArgsRedacted   = "execsnoop.args.redacted"      // secrets in argv were masked
 	ArgsEscaped    = "execsnoop.args.escaped"       // non-UTF-8 arguments were escaped (\xNN, \\)

@@ -37,3 +37,14 @@ func (m *Mapper) SpanExit(ev *bpf.Event, s Sink) (failed bool, message string) {
 	s.Str(ErrorType, strconv.Itoa(code))
 	return true, m.Body(ev)
 }
+
+// SpanStart sends the attributes a process's span has from its start, before
+// any exec is seen.
+func SpanStart(pid uint32, s Sink) { s.Int(ProcessPID, int64(pid)) }
+
+// MarkUnfinished flags a span ended at shutdown, before its process exited.
+func MarkUnfinished(s Sink) { s.Bool(SpanUnfinished, true) }
+
+// MarkAdopted flags the span of a process that was running before the
+// receiver started.
+func MarkAdopted(s Sink) { s.Bool(SpanAdopted, true) }

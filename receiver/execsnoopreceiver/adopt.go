@@ -90,7 +90,7 @@ func (t *spanTracker) adopt(procs []runningProcess, done func(ptrace.Span)) int 
 		t.exec(&ev, done)
 		if s, ok := t.open[p.pid]; ok {
 			s.span.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
-			s.span.Attributes().PutBool(procattr.SpanAdopted, true)
+			procattr.MarkAdopted(pmapSink(s.span.Attributes()))
 			adopted++
 		}
 	}

@@ -229,7 +229,7 @@ func (t *spanTracker) start(pid uint32, trace pcommon.TraceID, parent pcommon.Sp
 	span.SetKind(ptrace.SpanKindInternal)
 	span.SetName(name)
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
-	span.Attributes().PutInt(procattr.ProcessPID, int64(pid))
+	procattr.SpanStart(pid, pmapSink(span.Attributes()))
 	s := &openSpan{span: span, element: t.order.PushBack(pid)}
 	t.open[pid] = s
 	return s
@@ -245,7 +245,7 @@ func (t *spanTracker) endAll(now time.Time, done func(ptrace.Span)) {
 	for pid, s := range t.open {
 		t.remove(pid, s)
 		s.span.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
-		s.span.Attributes().PutBool(procattr.SpanUnfinished, true)
+		procattr.MarkUnfinished(pmapSink(s.span.Attributes()))
 		done(s.span)
 	}
 }
