@@ -161,7 +161,7 @@ func (p *Probe) attachFailedExecHook(spec *ebpf.CollectionSpec, k kernelInfo) er
 			return fmt.Errorf("failed exec hook fexit: %w; use the sys_exit failed-exec hook, or auto", err)
 		}
 		p.report.Notes = append(p.report.Notes, fmt.Sprintf(
-			"no fexit (%v): failed execs are caught at every syscall's exit, which every syscall pays for", err))
+			"no fexit: %v, so failed execs are caught at every syscall's exit, which every syscall pays for", err))
 	}
 	return p.tryFailedExecProgram(spec, k, HookSysExit)
 }
@@ -192,10 +192,7 @@ func (p *Probe) tryFailedExecProgram(spec *ebpf.CollectionSpec, k kernelInfo, ho
 				progs[i].Close()
 			}
 			if hook == HookFexit {
-				// The other programs loaded with the same privileges, so
-				// this is the kernel refusing fexit (no trampolines,
-				// lockdown, ...).
-				return fmt.Errorf("the kernel refused it: %w", err)
+				return fexitRefused(t.function, err)
 			}
 			return explainKernel(k, err)
 		}
@@ -211,6 +208,18 @@ func (p *Probe) tryFailedExecProgram(spec *ebpf.CollectionSpec, k kernelInfo, ho
 			"failed execs via fexit on bprm_execve: errors before it (E2BIG, EFAULT while copying argv) are not seen")
 	}
 	return nil
+}
+
+// fexitRefused says in our words why an fexit program did not go on
+// function. The other programs loaded with the same privileges, so an EPERM
+// here is the kernel refusing fexit itself (no BPF trampolines on this
+// kernel or architecture, lockdown), not a privilege or MEMLOCK problem as
+// the BPF library's generic hint for EPERM would suggest.
+func fexitRefused(function string, err error) error {
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("the kernel refused an fexit program on %s although it loaded the others (no BPF trampolines here)", function)
+	}
+	return fmt.Errorf("the kernel refused an fexit program on %s: %w", function, err)
 }
 
 // loadAndAttach loads the one program of spec against the probe's maps and

@@ -31,9 +31,11 @@ type FailedExecHook string
 const (
 	// HookAuto uses fexit where the kernel allows it, else sys_exit.
 	HookAuto FailedExecHook = "auto"
-	// HookFexit hooks the exec path itself (fexit on bprm_execve): other
-	// syscalls pay nothing, but errors raised before the new image is
-	// opened (E2BIG, EFAULT while copying argv) are not seen.
+	// HookFexit hooks the exec path itself: fexit on the execve/execveat
+	// syscall functions, where other syscalls pay nothing and every failure
+	// is seen; where BTF lacks those, on bprm_execve (before 6.7), which
+	// misses errors raised before the new image is opened (E2BIG, EFAULT
+	// while copying argv). See kernelInfo.fexitTargets.
 	HookFexit FailedExecHook = "fexit"
 	// HookSysExit hooks every syscall's exit: every failure is seen, and
 	// every syscall on the host pays for the hook.

@@ -573,6 +573,11 @@ func TestFailedExecHooks(t *testing.T) {
 				if !strings.Contains(err.Error(), "use the sys_exit failed-exec hook") {
 					t.Fatalf("fexit refused without saying what to do: %v", err)
 				}
+				// The kernel refusing fexit is not a MEMLOCK problem:
+				// the library's generic EPERM hint must not reach users.
+				if !strings.Contains(err.Error(), "refused an fexit program on ") || strings.Contains(err.Error(), "MEMLOCK") {
+					t.Fatalf("fexit refusal not said in our words: %v", err)
+				}
 				t.Skipf("this kernel refuses fexit (make test-kernels runs this on kernels that take it): %v", err)
 			}
 			if err != nil {
@@ -607,6 +612,9 @@ func TestFailedExecHooks(t *testing.T) {
 	t.Logf("auto: %s", report)
 	if report.FailedExecHook != want || report.Kernel == "" || report.Transport != TransportRingbuf {
 		t.Errorf("auto chose %+v, want hook %s on the ring buffer", report, want)
+	}
+	if line := report.String(); strings.Contains(line, "MEMLOCK") || (!fexitOK && !strings.Contains(line, "no fexit: the kernel refused an fexit program on ")) {
+		t.Errorf("start-up line does not say in our words why there is no fexit: %s", line)
 	}
 }
 

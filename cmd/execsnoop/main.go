@@ -373,8 +373,9 @@ Options:
                            or perf (default auto)
       --failed-exec-hook HOOK
                            how -x catches failed execs: fexit (only the exec
-                           path pays; errors before the new image is opened,
-                           such as E2BIG, are not seen), sys_exit (every
+                           path pays; on kernels before 6.7 without the
+                           syscall functions in BTF, errors before the new
+                           image is opened, such as E2BIG, are not seen), sys_exit (every
                            syscall's exit: sees every failure, costs every
                            syscall) or auto: fexit where the kernel allows it
                            (default auto)
