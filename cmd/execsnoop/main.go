@@ -182,22 +182,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		os.Exit(1)
 	}()
 
-	exported, exportErrors, dropped := uint64(0), uint64(0), uint64(0)
+	var records string
 	if exporter != nil {
-		exporter.shutdown(stderr)
-		exported, exportErrors, dropped = exporter.counts()
+		pendingAs := "not exported at exit"
+		if exporter.shutdown(stderr) {
+			pendingAs += fmt.Sprintf(" (the flush gave up after %s)", shutdownTimeout)
+		}
+		counts := exporter.acct.final()
+		records = "; OTLP records: " + counts.balance(pendingAs)
 	}
 	stats := probe.Stats()
 	l.warnLost(stats)
-	summary := fmt.Sprintf("execsnoop: %d events seen, %d lost, %d exported, %d export errors",
-		l.seen, stats.Lost(), exported, exportErrors)
-	if dropped > 0 {
-		summary += fmt.Sprintf(", %d not exported", dropped)
-	}
+	summary := fmt.Sprintf("execsnoop: %d events seen, %d lost", l.seen, stats.Lost())
 	if stats.DecodeErrors > 0 {
 		summary += fmt.Sprintf(", %d undecodable", stats.DecodeErrors)
 	}
-	fmt.Fprintln(stderr, summary)
+	fmt.Fprintln(stderr, summary+records)
 	return status
 }
 
@@ -232,16 +232,21 @@ func (l *loop) run() int {
 		case err == nil:
 			l.seen++
 			if !l.keep(&ev) {
+				if l.otlp != nil {
+					l.otlp.acct.filter()
+				}
 				continue
+			}
+			// Exported before printed: every event seen is accounted for
+			// in the OTLP records even when printing fails.
+			if l.otlp != nil {
+				l.otlp.emit(&ev, time.Now())
 			}
 			if l.printer != nil {
 				if err := l.printer.write(&ev); err != nil {
 					fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 					return 1
 				}
-			}
-			if l.otlp != nil {
-				l.otlp.emit(&ev, time.Now())
 			}
 		case errors.Is(err, bpf.ErrDrained):
 			if err := l.out.Flush(); err != nil {
@@ -435,7 +440,12 @@ forms), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. Arguments that are not
 valid UTF-8 are escaped as in --json (protobuf requires UTF-8).
 
 Lost events are reported on stderr as they happen; at the end (Ctrl-C or
-SIGTERM) execsnoop prints how many events it saw, lost and exported.
+SIGTERM) execsnoop prints how many events it saw and lost. With --otlp,
+records the export drops are reported as they are dropped, and the end adds
+where every event seen went, in records: seen = exported + dropped (export
+failed after the exporter's retries, with its gRPC code; rejected by the
+backend in a partial success; export queue full, OTEL_BLRP_MAX_QUEUE_SIZE)
++ not exported at exit + filtered by -n/-l.
 
 Examples:
   execsnoop                       # trace all successful execs

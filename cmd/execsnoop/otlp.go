@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/log"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+	"google.golang.org/grpc"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
@@ -44,14 +44,15 @@ type otlpOutput struct {
 
 	providers map[procattr.Container]*otlpProvider // the loop's goroutine only
 	attrs     kvSink                               // reused for every record
-	emitted   uint64
 
+	acct    *accounting
 	handler *errorHandler
 }
 
 type otlpProvider struct {
 	provider *sdklog.LoggerProvider
 	logger   log.Logger
+	exporter *countingExporter
 }
 
 func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, stderr io.Writer) (*otlpOutput, error) {
@@ -65,6 +66,8 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 	if cfg.otlpInsecure {
 		opts = append(opts, otlploggrpc.WithInsecure())
 	}
+	// The interceptor reads how many records a partial success rejected.
+	opts = append(opts, otlploggrpc.WithDialOption(grpc.WithChainUnaryInterceptor(interceptExport)))
 	exp, err := otlploggrpc.New(ctx, opts...)
 	if err != nil {
 		return nil, err
@@ -91,6 +94,7 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 		stderr:    stderr,
 		providers: make(map[procattr.Container]*otlpProvider),
 		attrs:     make(kvSink, 0, procattr.MaxAttributes),
+		acct:      newAccounting(stderr),
 		handler:   &errorHandler{w: stderr},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "(devel)" {
@@ -113,15 +117,16 @@ func (o *otlpOutput) provider(container procattr.Container) *otlpProvider {
 			res = merged
 		}
 	}
+	exp := &countingExporter{Exporter: o.exporter, acct: o.acct}
 	lp := sdklog.NewLoggerProvider(
 		sdklog.WithResource(res),
-		sdklog.WithProcessor(sdklog.NewBatchProcessor(o.exporter)),
+		sdklog.WithProcessor(sdklog.NewBatchProcessor(exp, sdklog.WithMaxQueueSize(o.acct.queueSize))),
 	)
 	var loggerOpts []log.LoggerOption
 	if o.version != "" {
 		loggerOpts = append(loggerOpts, log.WithInstrumentationVersion(o.version))
 	}
-	p := &otlpProvider{provider: lp, logger: lp.Logger(scopeName, loggerOpts...)}
+	p := &otlpProvider{provider: lp, logger: lp.Logger(scopeName, loggerOpts...), exporter: exp}
 	o.providers[container] = p
 	return p
 }
@@ -131,6 +136,9 @@ func (o *otlpOutput) provider(container procattr.Container) *otlpProvider {
 func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
 	l := o.mapper.Log(ev)
 	p := o.provider(l.Resource)
+	if !o.acct.admit(p.exporter) {
+		return
+	}
 	var rec log.Record
 	rec.SetEventName(l.EventName)
 	rec.SetTimestamp(l.Time)
@@ -142,14 +150,14 @@ func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
 	o.mapper.Attributes(ev, &o.attrs)
 	rec.AddAttributes(o.attrs...)
 	p.logger.Emit(context.Background(), rec)
-	o.emitted++
 }
 
 // shutdown flushes and stops every provider, then the shared exporter,
-// giving up after shutdownTimeout; errors are printed. The SDK's batch
-// processor does not heed the deadline while an export is in flight (the
-// exporter's own timeout bounds that), so the wait is bounded here too.
-func (o *otlpOutput) shutdown(stderr io.Writer) {
+// giving up after shutdownTimeout (it then returns true); errors are
+// printed. The SDK's batch processor does not heed the deadline while an
+// export is in flight (the exporter's own timeout bounds that), so the
+// wait is bounded here too.
+func (o *otlpOutput) shutdown(stderr io.Writer) (gaveUp bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	done := make(chan error, 1)
@@ -179,45 +187,20 @@ func (o *otlpOutput) shutdown(stderr io.Writer) {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintf(stderr, "execsnoop: gave up flushing the OTLP export after %s\n", shutdownTimeout)
+		return true
 	case err != nil:
 		fmt.Fprintf(stderr, "execsnoop: flushing the OTLP export: %s\n", oneLine(err))
 	}
-}
-
-// counts returns the records exported, the failed export calls, and the
-// records neither exported nor failed: dropped by a full queue or still
-// queued when the flush gave up.
-func (o *otlpOutput) counts() (exported, exportErrors, dropped uint64) {
-	exported = o.exporter.exported.Load()
-	failed := o.exporter.failedRecords.Load()
-	if o.emitted > exported+failed {
-		dropped = o.emitted - exported - failed
-	}
-	return exported, o.exporter.failedCalls.Load(), dropped
+	return false
 }
 
 // sharedExporter is the one exporter under every provider's batch
-// processor. Its Shutdown does nothing, as each provider's shutdown would
-// otherwise stop the exporter the other providers still flush through;
-// otlpOutput.shutdown stops the real exporter once, after all providers.
-// It also counts what it exports.
+// processor (each through its countingExporter). Its Shutdown does
+// nothing, as each provider's shutdown would otherwise stop the exporter
+// the other providers still flush through; otlpOutput.shutdown stops the
+// real exporter once, after all providers.
 type sharedExporter struct {
 	sdklog.Exporter
-	exported, failedRecords, failedCalls atomic.Uint64
-}
-
-func (e *sharedExporter) Export(ctx context.Context, records []sdklog.Record) error {
-	if len(records) == 0 {
-		return nil
-	}
-	err := e.Exporter.Export(ctx, records)
-	if err != nil {
-		e.failedCalls.Add(1)
-		e.failedRecords.Add(uint64(len(records)))
-	} else {
-		e.exported.Add(uint64(len(records)))
-	}
-	return err
 }
 
 func (*sharedExporter) Shutdown(context.Context) error { return nil }
