@@ -198,7 +198,9 @@ func chartGatewayConfig(t *testing.T, sinkPort int) int {
 	collectortest.Start(t, collectortest.Binary(t), "gateway", collectortest.WriteConfig(t, "gateway", config), func(cmd *exec.Cmd) {
 		cmd.Args = append(cmd.Args,
 			"--config", fmt.Sprintf("yaml:receivers::otlp::protocols::grpc::endpoint: 127.0.0.1:%d", port),
-			"--config", fmt.Sprintf("yaml:extensions::health_check::endpoint: 127.0.0.1:%d", gatewayHealthPort))
+			"--config", fmt.Sprintf("yaml:extensions::health_check::endpoint: 127.0.0.1:%d", gatewayHealthPort),
+			// The agent's own metrics take the default port 8888.
+			"--config", "yaml:service::telemetry::metrics::level: none")
 	})
 	return port
 }
