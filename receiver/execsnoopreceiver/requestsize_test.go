@@ -1,6 +1,9 @@
 package execsnoopreceiver
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +61,35 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 			}
 			batches++
 		}
+	}
+}
+
+// The shipped configs' OTLP exporters cut requests at maxRequestBytes,
+// and the chart's request bounds are the same in MiB.
+func TestShippedConfigsBoundRequests(t *testing.T) {
+	files, _ := filepath.Glob("../../config/*.yaml")
+	files = append(files, "../../deploy/packages/config.yaml")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(raw)
+		if !strings.Contains(s, "otlp_grpc:") {
+			continue
+		}
+		if !strings.Contains(s, "sizer: bytes") || !strings.Contains(s, fmt.Sprintf("max_size: %d\n", maxRequestBytes)) {
+			t.Errorf("%s: its OTLP exporter does not batch by bytes up to %d", f, maxRequestBytes)
+		}
+		if strings.Contains(s, "  batch:\n    timeout") {
+			t.Errorf("%s: uses the batch processor, whose batches have no byte bound", f)
+		}
+	}
+	raw, err := os.ReadFile("../../deploy/helm/otelcol-execsnoop/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(raw), fmt.Sprintf("  maxRequestMiB: %d\n", maxRequestBytes>>20)); n != 2 {
+		t.Errorf("values.yaml: %d of otlp.maxRequestMiB and gateway.maxRequestMiB are %d", n, maxRequestBytes>>20)
 	}
 }
