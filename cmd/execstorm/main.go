@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,9 +22,10 @@ func main() {
 	program := flag.String("program", "/bin/true", "the program each exec runs")
 	marker := flag.String("marker", fmt.Sprintf("storm-%d", time.Now().UnixNano()), "prefix of each exec's marker argument (MARKER-I)")
 	envBytes := flag.Int("env-bytes", 0, "give each exec an environment of about this many bytes (variables of 100 bytes), as a CI job's commands have")
+	argBytes := flag.Int("arg-bytes", 0, "give each exec a second argument of this many bytes, as long compiler command lines are")
 	syscalls := flag.Int("syscalls", 0, "instead of a storm, time this many getppid(2) calls: the cost every syscall pays while a tracer hooks syscall exits")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX] [-env-bytes B] | -syscalls N\n\n"+
+		fmt.Fprintf(os.Stderr, "usage: execstorm [-workers W] [-n N] [-program PATH] [-marker PREFIX] [-env-bytes B] [-arg-bytes B] | -syscalls N\n\n"+
 			"Runs PATH N times from W workers, as PATH PREFIX-I, and prints one JSON line:\n"+
 			"{\"execs\":N,\"failed\":F,\"seconds\":S,\"rate\":R,\"marker\":PREFIX}\n\n")
 		flag.PrintDefaults()
@@ -43,6 +45,10 @@ func main() {
 	}
 
 	env := fillerEnv(*envBytes)
+	var extra []string
+	if *argBytes > 0 {
+		extra = []string{strings.Repeat("a", *argBytes)}
+	}
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -53,7 +59,7 @@ func main() {
 				if i > int64(*count) {
 					return
 				}
-				if err := runOnce(*program, fmt.Sprintf("%s-%d", *marker, i), env); err != nil {
+				if err := runOnce(*program, append([]string{*program, fmt.Sprintf("%s-%d", *marker, i)}, extra...), env); err != nil {
 					failed.Add(1)
 				}
 			}
@@ -81,8 +87,8 @@ func timeSyscalls(n int) {
 
 // runOnce forks, execs and reaps one child: no goroutines or pipes per
 // child, unlike os/exec, so the generator itself stays cheap.
-func runOnce(program, arg string, env []string) error {
-	pid, err := syscall.ForkExec(program, []string{program, arg}, &syscall.ProcAttr{Env: env})
+func runOnce(program string, argv, env []string) error {
+	pid, err := syscall.ForkExec(program, argv, &syscall.ProcAttr{Env: env})
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,14 @@ type containerBatch[S any] struct {
 
 	byContainer map[procattr.Container]S
 	count       int
+	bytes       int // OTLP protobuf size, at most maxRequestBytes
 	started     time.Time
+}
+
+// full reports whether the batch is to be sent: maxSize records, or so
+// many bytes that one more record could take it past maxRequestBytes.
+func (b *containerBatch[S]) full(maxSize int) bool {
+	return b.count >= maxSize || b.bytes >= batchFullBytes
 }
 
 // slot counts one more record and returns the slice it goes into.
@@ -34,6 +41,7 @@ func (b *containerBatch[S]) slot(container procattr.Container, now time.Time) S 
 	if records, ok := b.byContainer[container]; ok {
 		return records
 	}
+	b.bytes += resourceBytes
 	resource, scope, records := b.appendResource()
 	container.Resource(pmapSink(resource.Attributes()))
 	scope.SetName(metadata.ScopeName)
@@ -45,4 +53,5 @@ func (b *containerBatch[S]) slot(container procattr.Container, now time.Time) S 
 func (b *containerBatch[S]) reset() {
 	clear(b.byContainer)
 	b.count = 0
+	b.bytes = 0
 }

@@ -46,6 +46,12 @@ func (b *logBatch) add(ev *bpf.Event, observed time.Time, link spanLink) {
 		lr.SetTraceID(link.traceID)
 		lr.SetSpanID(link.spanID)
 	}
+	size := withTag(logSizer.LogRecordSize(lr))
+	if size > maxRecordBytes {
+		cutRecord(lr)
+		size = withTag(logSizer.LogRecordSize(lr))
+	}
+	b.bytes += size
 }
 
 // take hands over the collected logs and starts a new batch.

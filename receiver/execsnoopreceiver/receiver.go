@@ -44,6 +44,8 @@ type execsnoopReceiver struct {
 	warnedLost     uint64 // the lost total at the last warning
 	lastRefuseWarn time.Time
 	refusedSince   int64
+	// warnedTooLarge: the log line about requests too large is out.
+	warnedTooLarge bool
 	// warnedInvalidContext: the log line about invalid TRACEPARENTs is out.
 	warnedInvalidContext bool
 }
@@ -202,11 +204,11 @@ func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
 
 // due reports whether a batch is full or old enough to send.
 func (r *execsnoopReceiver) due(out *outputs, now time.Time) bool {
-	due := func(count int, started time.Time) bool {
-		return count >= r.cfg.Batch.MaxSize || count > 0 && now.Sub(started) >= r.cfg.Batch.FlushInterval
+	due := func(full bool, count int, started time.Time) bool {
+		return full || count > 0 && now.Sub(started) >= r.cfg.Batch.FlushInterval
 	}
-	return out.logs != nil && due(out.logs.count, out.logs.started) ||
-		out.spans != nil && due(out.spans.count, out.spans.started)
+	return out.logs != nil && due(out.logs.full(r.cfg.Batch.MaxSize), out.logs.count, out.logs.started) ||
+		out.spans != nil && due(out.spans.full(r.cfg.Batch.MaxSize), out.spans.count, out.spans.started)
 }
 
 func (r *execsnoopReceiver) flush(out *outputs) {
@@ -234,6 +236,15 @@ func (r *execsnoopReceiver) refused(count int, err error) {
 		return
 	}
 	r.telemetry.ExecsnoopReceiverRecordsRefused.Add(context.Background(), int64(count))
+	if tooLarge(err) && !r.warnedTooLarge {
+		// Once: every later batch of that size fails the same way.
+		r.set.Logger.Error("the next hop refused a request as too large; its records are dropped (counted in records_refused). "+
+			"Lower the exporter's sending_queue.batch.max_size (sizer: bytes), or raise max_recv_msg_size_mib "+
+			"(OTLP/gRPC, default 4) or max_request_body_size (OTLP/HTTP, default 20 MiB) on the receiving collector",
+			zap.Int("records", count), zap.Int("receiver_max_request_bytes", maxRequestBytes), zap.Error(err))
+		r.warnedTooLarge = true
+		return
+	}
 	r.refusedSince += int64(count)
 	if time.Since(r.lastRefuseWarn) >= warnEvery {
 		r.set.Logger.Warn("the next consumer refused log records or spans; they are dropped",

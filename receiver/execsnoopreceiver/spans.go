@@ -293,7 +293,13 @@ func newSpanBatch(scopeVersion string) *spanBatch {
 // add moves an ended span into the batch; container is that of the
 // process's last event.
 func (b *spanBatch) add(span ptrace.Span, container procattr.Container, now time.Time) {
+	size := withTag(spanSizer.SpanSize(span))
+	if size > maxRecordBytes {
+		cutSpan(span)
+		size = withTag(spanSizer.SpanSize(span))
+	}
 	span.MoveTo(b.slot(container, now).AppendEmpty())
+	b.bytes += size
 }
 
 func (b *spanBatch) take() ptrace.Traces {

@@ -48,14 +48,15 @@ processors:
         value: ${env:K8S_NODE_NAME}
         action: upsert
   {{- end }}
-  {{- $processors = append $processors "batch" }}
-  batch:
-    timeout: {{ .Values.agent.batch.timeout }}
-    send_batch_size: {{ .Values.agent.batch.sendBatchSize }}
 exporters:
   otlp_grpc:
     endpoint: {{ include "execsnoop.endpoint" . }}
     compression: {{ .Values.otlp.compression }}
+    # A request never exceeds otlp.maxRequestMiB of OTLP protobuf (before
+    # compression): the gateway's max_recv_msg_size_mib must be at least that.
+    sending_queue:
+      batch:
+        {{- include "execsnoop.requestBatch" (dict "timeout" .Values.agent.batch.timeout "mib" .Values.otlp.maxRequestMiB) | nindent 8 }}
     tls:
       {{- if .Values.otlp.tls.enabled }}
       ca_file: /etc/otelcol-execsnoop/tls/{{ .Values.otlp.tls.caFile }}
@@ -84,4 +85,13 @@ service:
       receivers: [execsnoop]
       processors: {{ toJson $processors }}
       exporters: [otlp_grpc]
+{{- end }}
+
+{{/* Exporter batching bounded by bytes (dict: timeout, mib): at least half
+the bound, at most the bound. */}}
+{{- define "execsnoop.requestBatch" -}}
+flush_timeout: {{ .timeout }}
+sizer: bytes
+min_size: {{ div (mul .mib 1048576) 2 }}
+max_size: {{ mul .mib 1048576 }}
 {{- end }}
