@@ -592,7 +592,7 @@ var combinedShort = regexp.MustCompile(`^-[TtUxq]{2,}$`)
 var valueFlags = map[string]bool{
 	"u": true, "uid": true, "n": true, "name": true, "l": true, "line": true, "c": true, "cgroup": true,
 	"max-args": true, "max-bytes": true, "redact": true, "buffer": true, "buffer-size": true, "otlp-endpoint": true,
-	"drain-period": true,
+	"drain-period": true, "failed-exec-hook": true,
 }
 
 // expandShortFlags turns -xT into -x -T (before a "--", and not where a

@@ -85,6 +85,14 @@ service:
       receivers: [execsnoop]
       processors: {{ toJson $processors }}
       exporters: [otlp_grpc]
+    {{- if .Values.traces.enabled }}
+    # Process spans: the same receiver (one set of kernel programs) and
+    # the same processors, so spans carry the records' pod metadata.
+    traces:
+      receivers: [execsnoop]
+      processors: {{ toJson $processors }}
+      exporters: [otlp_grpc]
+    {{- end }}
 {{- end }}
 
 {{/* Exporter batching bounded by bytes (dict: timeout, mib): at least half
