@@ -19,6 +19,9 @@ var (
 	_ = [1]struct{}{}[uint8(KindFork)-uint8(execsnoopEventKindEVENT_FORK)]
 	_ = [1]struct{}{}[uint8(SyscallExecve)-uint8(execsnoopExecSyscallEXEC_SYSCALL_EXECVE)]
 	_ = [1]struct{}{}[uint8(SyscallExecveat)-uint8(execsnoopExecSyscallEXEC_SYSCALL_EXECVEAT)]
+	_ = [1]struct{}{}[uint8(PrivSetuid)-uint8(execsnoopExecPrivilegesEXEC_PRIV_SETUID)]
+	_ = [1]struct{}{}[uint8(PrivSetgid)-uint8(execsnoopExecPrivilegesEXEC_PRIV_SETGID)]
+	_ = [1]struct{}{}[uint8(PrivFileCaps)-uint8(execsnoopExecPrivilegesEXEC_PRIV_FILE_CAPS)]
 )
 
 // ErrMalformedRecord wraps every decoding failure.
@@ -106,6 +109,11 @@ func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	ev.ArgsTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_ARGS_TRUNCATED) != 0
 	ev.FilenameTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_FILENAME_TRUNCATED) != 0
 	ev.ArgsUnreadable = e.Flags&uint8(execsnoopExecFlagsEXEC_ARGS_UNREADABLE) != 0
+	ev.RealUID, ev.SavedUID = e.RealUid, e.SavedUid
+	ev.RealGID, ev.SavedGID = e.RealGid, e.SavedGid
+	ev.CapEffective = e.CapEffective
+	ev.Privileges = Privileges(e.Privileges)
+	ev.StartTime = d.clock.wallTime(e.StartBootNs)
 
 	tpSize, tsSize := int(e.TraceparentSize), int(e.TracestateSize)
 	if argsSize+filenameSize+tpSize+tsSize > len(data) {

@@ -25,6 +25,9 @@ func execRecord(args []string, filename string, retval int32) []byte {
 	e.Hdr.Kind = uint32(KindExec)
 	e.Hdr.Pid, e.Hdr.Tid, e.Hdr.Ppid = 42, 42, 1
 	e.Hdr.BootNs = 1e9
+	e.Hdr.Uid, e.Hdr.Gid = 0, 5
+	e.RealUid, e.SavedUid, e.RealGid, e.SavedGid = 65534, 7, 65533, 8
+	e.CapEffective, e.Privileges, e.StartBootNs = 1<<13, uint32(PrivSetuid|PrivFileCaps), 4e8
 	for i, c := range []byte("true") {
 		e.Hdr.Comm[i] = int8(c)
 	}
@@ -49,6 +52,10 @@ func TestDecodeExec(t *testing.T) {
 	}
 	if !slices.Equal(ev.Args, args) || ev.Filename != "/bin/echo" || ev.Retval != -2 || ev.Comm != "true" || ev.PID != 42 {
 		t.Fatalf("decoded %+v", ev)
+	}
+	if ev.UID != 0 || ev.GID != 5 || ev.RealUID != 65534 || ev.SavedUID != 7 || ev.RealGID != 65533 || ev.SavedGID != 8 ||
+		ev.CapEffective != 1<<13 || ev.Privileges != PrivSetuid|PrivFileCaps || ev.StartTime.UnixNano() != 4e8 {
+		t.Fatalf("decoded credentials %+v", ev)
 	}
 	if err := d.decode(exitRecord(9), &ev); err != nil {
 		t.Fatal(err)

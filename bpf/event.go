@@ -58,7 +58,7 @@ type Event struct {
 	PID      uint32 // thread group id
 	TID      uint32
 	PPID     uint32 // the real parent's thread group id
-	UID      uint32 // effective
+	UID      uint32 // effective (cred->euid), as a global id (the initial user namespace's)
 	GID      uint32 // effective
 	Comm     string // the task's comm; after the exec for exec events
 	CgroupID uint64 // cgroup v2 id: the inode of the cgroup's directory
@@ -74,6 +74,15 @@ type Event struct {
 	FilenameTruncated bool
 	ArgsUnreadable    bool // the kernel could not read the argument memory
 
+	// Exec events: the credentials after a successful exec (the caller's
+	// for a failed one), beside UID and GID.
+	RealUID, SavedUID uint32
+	RealGID, SavedGID uint32
+	// CapEffective has bit n set for capability n (CAP_CHOWN is 0).
+	CapEffective uint64
+	// Privileges is what this exec raised (never set for a failed exec).
+	Privileges Privileges
+
 	// Exec events with Options.TraceContext: the values of the new image's
 	// TRACEPARENT and TRACESTATE environment variables as found (not
 	// validated; "" when absent), and how the search went.
@@ -84,11 +93,27 @@ type Event struct {
 
 	// Exit events: the raw wait(2) status; see ExitStatus, Signal, CoreDumped.
 	ExitCode uint32
-	// Exit and fork events: when the process started.
+	// Exec, exit and fork events: when the process started (its fork;
+	// an exec does not restart it).
 	StartTime time.Time
 	// Exit events: what the whole process used.
 	Rusage Rusage
 }
+
+// Privileges is the set of ways an exec raised the process's privileges.
+type Privileges uint8
+
+// The values are enum exec_privileges' in execsnoop.h (checked in decode.go).
+const (
+	// PrivSetuid: the file's set-user-ID bit made its owner the effective
+	// uid, which differs from the real one.
+	PrivSetuid Privileges = 1 << 0
+	// PrivSetgid: the same for the set-group-ID bit and the gid.
+	PrivSetgid Privileges = 1 << 1
+	// PrivFileCaps: the file's capabilities gave a process whose effective
+	// uid is not 0 permitted capabilities.
+	PrivFileCaps Privileges = 1 << 2
+)
 
 // Failed reports whether the event is an exec that returned an error.
 func (e *Event) Failed() bool { return e.Kind == KindExec && e.Retval < 0 }

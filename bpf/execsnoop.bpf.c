@@ -98,6 +98,7 @@ struct {
 
 #include "tracectx.bpf.h"
 #include "rusage.bpf.h"
+#include "creds.bpf.h"
 
 static __always_inline void count_stat(__u32 index)
 {
@@ -123,18 +124,21 @@ static __always_inline bool in_excluded_tree(struct task_struct *task)
 	return false;
 }
 
-/* The in-kernel filters: an event that fails them costs no transport. */
-static __always_inline bool wanted(struct task_struct *task, __u32 uid)
+/* The in-kernel filters: an event that fails them costs no transport. The
+ * uid filter matches the real uid, as libbpf-tools' execsnoop -u does. */
+static __always_inline bool wanted(struct task_struct *task)
 {
-	if (filter_uid && !bpf_map_lookup_elem(&uid_filter, &uid))
-		return false;
+	if (filter_uid) {
+		__u32 uid = (__u32)bpf_get_current_uid_gid();
+		if (!bpf_map_lookup_elem(&uid_filter, &uid))
+			return false;
+	}
 	if (filter_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
 		return false;
 	return !in_excluded_tree(task);
 }
 
-static __always_inline void fill_header(struct event_header *hdr, __u32 kind,
-					struct task_struct *task, __u64 uid_gid)
+static __always_inline void fill_header(struct event_header *hdr, __u32 kind, struct task_struct *task)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -144,8 +148,7 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 kind,
 	hdr->pid = pid_tgid >> 32;
 	hdr->tid = (__u32)pid_tgid;
 	hdr->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	hdr->uid = (__u32)uid_gid;
-	hdr->gid = uid_gid >> 32;
+	fill_effective_ids(hdr, task);
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
 }
 
@@ -225,15 +228,14 @@ static __always_inline void finish_exec(void *ctx, struct exec_scratch *s, const
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
-	if (report_only_failed_execs || !wanted(task, (__u32)uid_gid))
+	if (report_only_failed_execs || !wanted(task))
 		return 0;
 	struct exec_scratch *s = exec_scratch_slot();
 	if (!s)
 		return 0;
 
-	fill_header(&s->event.hdr, EVENT_EXEC, task, uid_gid);
+	fill_header(&s->event.hdr, EVENT_EXEC, task);
+	fill_exec_creds(&s->event, task, bprm);
 	s->event.retval = 0;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.argc = BPF_CORE_READ(bprm, argc);
@@ -322,8 +324,7 @@ static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, 
 		return;
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	if (!wanted(task, (__u32)uid_gid))
+	if (!wanted(task))
 		return;
 	struct exec_scratch *s = exec_scratch_slot();
 	if (!s)
@@ -341,7 +342,8 @@ static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, 
 		s->event.syscall = EXEC_SYSCALL_EXECVEAT;
 	}
 
-	fill_header(&s->event.hdr, EVENT_EXEC, task, uid_gid);
+	fill_header(&s->event.hdr, EVENT_EXEC, task);
+	fill_exec_creds(&s->event, task, NULL); /* the caller's: nothing was raised */
 	s->event.retval = ret;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.flags = 0;
@@ -405,12 +407,11 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	if (!exit_group_dead(ctx, task))
 		return 0;
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	if (!wanted(task, (__u32)uid_gid))
+	if (!wanted(task))
 		return 0;
 
 	struct exit_event e = {};
-	fill_header(&e.hdr, EVENT_EXIT, task, uid_gid);
+	fill_header(&e.hdr, EVENT_EXIT, task);
 	e.start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
 	fill_rusage(&e, task);
@@ -424,12 +425,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	if (!wanted(parent, (__u32)uid_gid))
+	if (!wanted(parent))
 		return 0;
 
 	struct fork_event e = {};
-	fill_header(&e.hdr, EVENT_FORK, parent, uid_gid);
+	fill_header(&e.hdr, EVENT_FORK, parent);
 	e.hdr.pid = BPF_CORE_READ(child, tgid);
 	e.hdr.tid = e.hdr.pid;
 	e.hdr.ppid = BPF_CORE_READ(parent, tgid);

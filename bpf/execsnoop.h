@@ -29,8 +29,8 @@ struct event_header {
 	__u32 pid;       /* tgid */
 	__u32 tid;
 	__u32 ppid; /* real_parent's tgid */
-	__u32 uid;  /* effective ids are what permission checks use */
-	__u32 gid;
+	__u32 uid;  /* effective uid and gid (cred->euid, egid): what permission */
+	__u32 gid;  /* checks use, and what semconv's process.user.id means */
 	char comm[TASK_COMM_LEN];
 };
 
@@ -47,6 +47,15 @@ enum exec_flags {
 	EXEC_ENV_UNREADABLE = 1 << 3,     /* a page of the environment could not be read */
 	EXEC_ENV_TRUNCATED = 1 << 4,      /* the environment is longer than the scan budget */
 	EXEC_TRACESTATE_TRUNCATED = 1 << 5, /* TRACESTATE longer than TRACESTATE_SIZE_LIMIT */
+};
+
+/* What a successful exec raised (creds.bpf.h): the set-user-ID or
+ * set-group-ID bit took effect, or the file's capabilities added to the
+ * permitted set of a process that is not root. */
+enum exec_privileges {
+	EXEC_PRIV_SETUID = 1 << 0,
+	EXEC_PRIV_SETGID = 1 << 1,
+	EXEC_PRIV_FILE_CAPS = 1 << 2,
 };
 
 /* An exec record is this struct followed by args_size bytes of argv (each
@@ -68,6 +77,16 @@ struct exec_event {
 	__u16 traceparent_size;
 	__u16 tracestate_size;
 	__u32 pad2;
+	/* The credentials after a successful exec, the caller's for a failed
+	 * one; the effective uid and gid are in the header. */
+	__u32 real_uid;
+	__u32 saved_uid;
+	__u32 real_gid;
+	__u32 saved_gid;
+	__u64 cap_effective; /* bit n: capability n (CAP_CHOWN = 0) */
+	__u64 start_boot_ns; /* the process's start (its fork), same clock as boot_ns */
+	__u32 privileges;    /* enum exec_privileges; 0 for a failed exec */
+	__u32 pad3;
 };
 
 struct exit_event {

@@ -48,6 +48,14 @@ type execsnoopExecEvent struct {
 	TraceparentSize uint16
 	TracestateSize  uint16
 	Pad2            uint32
+	RealUid         uint32
+	SavedUid        uint32
+	RealGid         uint32
+	SavedGid        uint32
+	CapEffective    uint64
+	StartBootNs     uint64
+	Privileges      uint32
+	Pad3            uint32
 }
 
 type execsnoopExecFlags uint32
@@ -59,6 +67,14 @@ const (
 	execsnoopExecFlagsEXEC_ENV_UNREADABLE       execsnoopExecFlags = 8
 	execsnoopExecFlagsEXEC_ENV_TRUNCATED        execsnoopExecFlags = 16
 	execsnoopExecFlagsEXEC_TRACESTATE_TRUNCATED execsnoopExecFlags = 32
+)
+
+type execsnoopExecPrivileges uint32
+
+const (
+	execsnoopExecPrivilegesEXEC_PRIV_SETUID    execsnoopExecPrivileges = 1
+	execsnoopExecPrivilegesEXEC_PRIV_SETGID    execsnoopExecPrivileges = 2
+	execsnoopExecPrivilegesEXEC_PRIV_FILE_CAPS execsnoopExecPrivileges = 4
 )
 
 type execsnoopExecScratch struct {
@@ -157,6 +173,7 @@ const (
 	execsnoopVarReportOnlyFailedExecs       = "report_only_failed_execs"
 	execsnoopVarUnusedEventKind             = "unused_event_kind"
 	execsnoopVarUnusedExecFlags             = "unused_exec_flags"
+	execsnoopVarUnusedExecPrivileges        = "unused_exec_privileges"
 	execsnoopVarUnusedExecSyscall           = "unused_exec_syscall"
 	execsnoopVarUnusedExitEvent             = "unused_exit_event"
 	execsnoopVarUnusedForkEvent             = "unused_fork_event"
@@ -242,6 +259,7 @@ type execsnoopVariableSpecs struct {
 	ReportOnlyFailedExecs *ebpf.VariableSpec `ebpf:"report_only_failed_execs"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
 	UnusedExecFlags       *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
+	UnusedExecPrivileges  *ebpf.VariableSpec `ebpf:"unused_exec_privileges"`
 	UnusedExecSyscall     *ebpf.VariableSpec `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
@@ -305,6 +323,7 @@ type execsnoopVariables struct {
 	ReportOnlyFailedExecs *ebpf.Variable `ebpf:"report_only_failed_execs"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
 	UnusedExecFlags       *ebpf.Variable `ebpf:"unused_exec_flags"`
+	UnusedExecPrivileges  *ebpf.Variable `ebpf:"unused_exec_privileges"`
 	UnusedExecSyscall     *ebpf.Variable `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`

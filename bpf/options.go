@@ -74,7 +74,8 @@ type Options struct {
 	// Exits and Forks turn on exit and fork events.
 	Exits bool
 	Forks bool
-	// UIDs, when not empty, keeps only events of these effective uids.
+	// UIDs, when not empty, keeps only events of these real uids (as
+	// libbpf-tools' execsnoop -u; Event.UID is the effective one).
 	UIDs []uint32
 	// CgroupPath, when set, keeps only processes in this cgroup v2
 	// directory or below it (e.g. /sys/fs/cgroup/system.slice).

@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(burn())
 	case "rusage-parent":
 		os.Exit(rusageParent())
+	case "setresid":
+		os.Exit(setresidExec())
 	case "":
 		// Close must leave no reader goroutine behind.
 		goleak.VerifyTestMain(m)

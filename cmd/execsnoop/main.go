@@ -360,7 +360,7 @@ Options:
   -t, --timestamp          include a TIME(s) column: seconds since execsnoop started
   -U, --print-uid          include a UID column (the effective uid)
   -x, --fails              include failed execs (RET is -errno, e.g. -2 for ENOENT)
-  -u, --uid UID            trace only this effective uid (repeat for more uids)
+  -u, --uid UID            trace only this real uid (repeat for more uids)
   -n, --name NAME          only processes whose name (comm) contains NAME
   -l, --line LINE          only execs whose command line (the arguments joined
                            by spaces) contains LINE; with --exits also their exits

@@ -60,9 +60,9 @@ const (
 )
 
 // MaxAttributes is how many attributes Attributes emits for one event at
-// most (an exit with a cgroup, a signal and every resource-usage value),
-// so that sinks can size storage once.
-const MaxAttributes = 23
+// most (an exec with a cgroup and every flag, capabilities and raised
+// privileges), so that sinks can size storage once.
+const MaxAttributes = 28
 
 // Event names.
 const (
@@ -277,6 +277,8 @@ func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
 	if ev.LoginUID != ^uint32(0) {
 		s.Int(LoginUID, int64(ev.LoginUID))
 	}
+	credAttributes(ev, s)
+	s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
 	if ev.ArgsTruncated {
 		s.Bool(ArgsTruncated, true)
 	}

@@ -35,7 +35,8 @@ var start = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 func TestExecAttributes(t *testing.T) {
 	ev := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 10, PPID: 1, UID: 1000, GID: 100, Comm: "ls",
 		Filename: "/usr/bin/ls", Args: []string{"ls", "-l", ""}, Argc: 3, Syscall: bpf.SyscallExecve,
-		LoginUID: 1000, Time: start}
+		LoginUID: 1000, Time: start.Add(time.Second), StartTime: start, RealUID: 1001, SavedUID: 1002, RealGID: 101,
+		SavedGID: 102}
 	got := MapSink{}
 	(&Mapper{}).Attributes(ev, got)
 	want := MapSink{
@@ -43,6 +44,8 @@ func TestExecAttributes(t *testing.T) {
 		ThreadID: int64(10), ThreadName: "ls", ProcessExecutablePath: "/usr/bin/ls", ProcessExecutableName: "ls",
 		ProcessCommand: "ls", ProcessCommandArgs: []string{"ls", "-l", ""}, ProcessArgsCount: int64(3),
 		ExecSyscall: "execve", ExecRetval: int64(0), LoginUID: int64(1000),
+		ProcessCreationTime: "2026-11-25T10:00:00Z", ProcessRealUserID: int64(1001), ProcessSavedUserID: int64(1002),
+		RealGroupID: int64(101), SavedGroupID: int64(102),
 	}
 	assertAttrs(t, got, want)
 	if EventName(ev) != EventExec || SeverityOf(ev) != SeverityInfo || (&Mapper{}).Body(ev) != "ls -l ''" {

@@ -83,6 +83,8 @@ type ArgsConfig struct {
 }
 
 // FiltersConfig drops events; uids, cgroup and exclude_self in the kernel.
+// uids matches the real uid (as libbpf-tools' execsnoop -u), not the
+// effective one that process.user.id reports.
 type FiltersConfig struct {
 	UIDs []uint32 `mapstructure:"uids"`
 	// Cgroup keeps processes in this cgroup v2 directory and below it.
