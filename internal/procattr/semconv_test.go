@@ -96,7 +96,8 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 	exec := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 11, PPID: 1, UID: 1000, GID: 100, Comm: "tool",
 		Filename: "/usr/bin/tool", Args: []string{"tool", "--password=hunter2", "\xff"}, Argc: 3,
 		Syscall: bpf.SyscallExecveat, LoginUID: 1000, ArgsTruncated: true, ArgsUnreadable: true,
-		FilenameTruncated: true, Time: start, CgroupID: cg}
+		FilenameTruncated: true, Time: start, CgroupID: cg, RealUID: 1000, SavedUID: 0, RealGID: 100,
+		SavedGID: 0, CapEffective: 1 << 7, Privileges: bpf.PrivSetuid | bpf.PrivSetgid | bpf.PrivFileCaps}
 	failed := *exec
 	failed.Retval = -2
 	exit := &bpf.Event{Kind: bpf.KindExit, PID: 10, TID: 10, PPID: 1, Comm: "tool", ExitCode: 3 << 8,
