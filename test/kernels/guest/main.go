@@ -129,10 +129,29 @@ func setup() []string {
 			errs = append(errs, fmt.Sprintf("mount %s on %s: %v", m.fstype, m.dir, err))
 		}
 	}
+	if err := loopbackUp(); err != nil {
+		errs = append(errs, fmt.Sprintf("bringing up lo: %v", err))
+	}
 	for _, e := range errs {
 		logf("%s", e)
 	}
 	return errs
+}
+
+// loopbackUp brings up lo, as a host's init does: the CLI's OTLP tests
+// export to a sink on 127.0.0.1, which has no address while lo is down.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	ifr.SetUint16(unix.IFF_UP | unix.IFF_LOOPBACK | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // probeReport runs `execsnoop --probe-report`: one JSON line on stdout
