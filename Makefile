@@ -161,7 +161,7 @@ check-manifests: manifests
 
 # Everything CI checks. The end-to-end tests run the built collector (and
 # Jaeger), found through OTELCOL_EXECSNOOP_BIN and JAEGER_BIN.
-test: deps build vet $(JAEGER)
+test: deps build vet $(JAEGER) $(HELM)
 	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) JAEGER_BIN=$(CURDIR)/$(JAEGER) go test -count=1 ./...
 	$(MAKE) validate
 	$(MAKE) check-generated
