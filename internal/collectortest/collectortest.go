@@ -249,9 +249,8 @@ func LogRecords(path string) []plog.LogRecord {
 	return out
 }
 
-// Spans is every span in a sink's file.
-func Spans(path string) []ptrace.Span {
-	var out []ptrace.Span
+// EachSpan calls f for every span in a sink's file.
+func EachSpan(path string, f func(ptrace.ResourceSpans, ptrace.ScopeSpans, ptrace.Span)) {
 	var um ptrace.JSONUnmarshaler
 	lines(path, func(line []byte) {
 		traces, err := um.UnmarshalTraces(line)
@@ -261,11 +260,17 @@ func Spans(path string) []ptrace.Span {
 		for _, rs := range traces.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, s := range ss.Spans().All() {
-					out = append(out, s)
+					f(rs, ss, s)
 				}
 			}
 		}
 	})
+}
+
+// Spans is every span in a sink's file.
+func Spans(path string) []ptrace.Span {
+	var out []ptrace.Span
+	EachSpan(path, func(_ ptrace.ResourceSpans, _ ptrace.ScopeSpans, s ptrace.Span) { out = append(out, s) })
 	return out
 }
 

@@ -94,6 +94,7 @@ func TestChartOnCluster(t *testing.T) {
 		{"StrictValidation", func(t *testing.T) { e.strict(t, values) }},
 		{"DaemonSetReady", func(t *testing.T) { e.install(t, values) }},
 		{"PodRecordHasPodMetadata", e.podRecord},
+		{"JobWithTraceparentYieldsSpans", e.jobSpans},
 		{"HostRecordHasNoPodMetadata", e.hostRecord},
 		{"OnlyNeededCapabilities", e.capabilities},
 		{"WithoutCapBPFFailsWithOneLine", e.withoutCapBPF},
@@ -123,6 +124,12 @@ otlp:
 agent:
   batch:
     timeout: 200ms
+# Spans only of processes that bring a trace context (no roots match).
+traces:
+  enabled: true
+receiver:
+  traces:
+    roots: [execsnoop-k8s-no-root]
 gateway:
   enabled: true
   service:

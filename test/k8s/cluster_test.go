@@ -556,8 +556,8 @@ func (c *cluster) stop() {
 		_, _ = c.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false")
 		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
-			out, _ := c.ctr("tasks", "ls", "-q")
-			if strings.TrimSpace(out) == "" {
+			out, err := c.ctr("tasks", "ls", "-q")
+			if err != nil || strings.TrimSpace(out) == "" {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -567,8 +567,13 @@ func (c *cluster) stop() {
 		c.kill(name)
 	}
 	// Whatever the kubelet left running: kill tasks, remove containers.
+	// (A failed ls lists nothing: its output is an error, not ids.)
 	if c.procs["containerd"] != nil {
-		out, _ := c.ctr("tasks", "ls", "-q")
+		out, err := c.ctr("tasks", "ls", "-q")
+		if err != nil {
+			c.t.Errorf("listing containerd's tasks at teardown: %v", err)
+			out = ""
+		}
 		for _, id := range strings.Fields(out) {
 			_, _ = c.ctr("tasks", "kill", "-a", "-s", "SIGKILL", id)
 		}
@@ -581,7 +586,9 @@ func (c *cluster) stop() {
 				time.Sleep(200 * time.Millisecond)
 			}
 		}
-		out, _ = c.ctr("containers", "ls", "-q")
+		if out, err = c.ctr("containers", "ls", "-q"); err != nil {
+			out = ""
+		}
 		for _, id := range strings.Fields(out) {
 			_, _ = c.ctr("containers", "rm", id)
 		}

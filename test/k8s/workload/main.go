@@ -4,6 +4,10 @@
 //
 //	workload loop MARKER INTERVAL   exec "workload tick MARKER N" every INTERVAL
 //	workload tick MARKER N          exit at once
+//	workload job MARKER STEPS INTERVAL
+//	                                a CI job: STEPS steps "workload tick
+//	                                MARKER N", one every INTERVAL (the
+//	                                first after one), then exit
 package main
 
 import (
@@ -20,8 +24,11 @@ func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "tick" {
 		return
 	}
+	if len(os.Args) == 5 && os.Args[1] == "job" {
+		os.Exit(job(os.Args[2], os.Args[3], os.Args[4]))
+	}
 	if len(os.Args) != 4 || os.Args[1] != "loop" {
-		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N")
+		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N | workload job MARKER STEPS INTERVAL")
 		os.Exit(2)
 	}
 	marker := os.Args[2]
@@ -49,4 +56,24 @@ func main() {
 		case <-tick.C:
 		}
 	}
+}
+
+// job runs steps children one interval apart, as a CI runner's job runs
+// its script's commands; they inherit its TRACEPARENT.
+func job(marker, steps, every string) int {
+	n, err := strconv.Atoi(steps)
+	interval, err2 := time.ParseDuration(every)
+	self, err3 := os.Executable()
+	if err != nil || err2 != nil || err3 != nil {
+		fmt.Fprintln(os.Stderr, "workload job:", err, err2, err3)
+		return 2
+	}
+	for seq := 1; seq <= n; seq++ {
+		time.Sleep(interval) // the job's pace, not synchronisation
+		if err := exec.Command(self, "tick", marker, strconv.Itoa(seq)).Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "workload job: step %d: %v\n", seq, err)
+			return 1
+		}
+	}
+	return 0
 }
