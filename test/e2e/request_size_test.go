@@ -204,3 +204,76 @@ func chartGatewayConfig(t *testing.T, sinkPort int) int {
 	})
 	return port
 }
+
+// A next hop that accepts less than our requests (max_recv_msg_size_mib: 1
+// against the receiver's 4 MiB batches), with no sending queue in between:
+// the refused records are counted in records_refused, the collector says
+// once what to change, and it keeps running.
+func TestTooLargeRequestIsCountedAndLoggedOnce(t *testing.T) {
+	bin := collectortest.Binary(t)
+	sinkPort := collectortest.Port(t)
+	out := filepath.Join(t.TempDir(), "logs.json")
+	collectortest.Start(t, bin, "small-sink", collectortest.WriteConfig(t, "sink", collectortest.SinkConfig(sinkPort, out, "logs")),
+		func(cmd *exec.Cmd) {
+			cmd.Args = append(cmd.Args, "--config", "yaml:receivers::otlp::protocols::grpc::max_recv_msg_size_mib: 1")
+		})
+	metricsPort := collectortest.Port(t)
+	config := fmt.Sprintf(`
+receivers:
+  execsnoop:
+    args:
+      max_bytes: 32768
+exporters:
+  otlp_grpc:
+    endpoint: 127.0.0.1:%d
+    tls:
+      insecure: true
+    sending_queue:
+      enabled: false
+    retry_on_failure:
+      enabled: false
+service:
+  pipelines:
+    logs:
+      receivers: [execsnoop]
+      exporters: [otlp_grpc]
+`, sinkPort) + collectortest.TelemetryConfig(metricsPort)
+	source := collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", config))
+
+	marker := fmt.Sprintf("toolarge%d", time.Now().UnixNano())
+	longArgStorm(t, marker)
+	// Every exec of the storm either reached the sink or was counted as
+	// refused (which also counts the host's other execs in those batches).
+	deadline := time.Now().Add(collectortest.Timeout(60 * time.Second))
+	for {
+		seen := 0
+		for _, lr := range collectortest.LogRecords(out) {
+			if args, _ := attr(lr, "process.command_args").([]any); len(args) == 3 && strings.HasPrefix(fmt.Sprint(args[1]), marker+"-") {
+				seen++
+			}
+		}
+		refused := collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_records_refused")
+		if refused > 0 && float64(seen)+refused >= stormExecs {
+			t.Logf("%d of %d storm records reached the sink; %.0f records counted as refused", seen, stormExecs, refused)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d storm records at the sink and %.0f counted as refused, of %d; the source's log:\n%s", seen, refused, stormExecs, source.Output)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	log := source.Output.String()
+	if n := strings.Count(log, "the next hop refused a request as too large"); n != 1 {
+		t.Errorf("the too-large line was logged %d times, want once:\n%s", n, log)
+	}
+	for _, what := range []string{"sending_queue.batch.max_size", "max_recv_msg_size_mib"} {
+		if !strings.Contains(log, what) {
+			t.Errorf("the too-large line does not name %s:\n%s", what, log)
+		}
+	}
+	select {
+	case <-source.Exited:
+		t.Fatalf("the collector died: %v\n%s", source.Err, log)
+	default:
+	}
+}
