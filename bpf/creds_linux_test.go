@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // nobody is the unprivileged user the cases run as.
@@ -131,7 +131,7 @@ func idsOf(ev *Event) ids {
 // are the new image's (id's own output agrees), the capabilities are what
 // the new image reads in /proc/self/status, and look-alikes raise nothing.
 func TestExecCredentials(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	dir := privilegedCopies(t)
 	path := func(name string) string { return filepath.Join(dir, name) }
 	r := startRecorder(t, Options{})

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // The test binary doubles as a helper program: with this variable set it
@@ -73,7 +73,7 @@ type recorder struct {
 
 func startRecorder(t *testing.T, opts Options) *recorder {
 	t.Helper()
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	p, err := Open(opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -111,7 +111,7 @@ func startRecorder(t *testing.T, opts Options) *recorder {
 // long enough for any drain period.
 func (r *recorder) waitFor(t *testing.T, what string, match func(*Event) bool) Event {
 	t.Helper()
-	wait := collectortest.Timeout(5 * time.Second)
+	wait := testenv.Timeout(5 * time.Second)
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		r.mu.Lock()
@@ -192,7 +192,7 @@ func TestExitStatus(t *testing.T) {
 		if ex.PPID != uint32(os.Getpid()) || ex.UID != 0 || ex.GID != 0 {
 			t.Errorf("ppid %d uid %d gid %d, want %d 0 0", ex.PPID, ex.UID, ex.GID, os.Getpid())
 		}
-		if d := time.Since(ex.Time); d < 0 || d > collectortest.Timeout(5*time.Second) {
+		if d := time.Since(ex.Time); d < 0 || d > testenv.Timeout(5*time.Second) {
 			t.Errorf("exec time %v is %v from now", ex.Time, d)
 		}
 		exit := r.waitFor(t, "exit", exitOf(pid))
@@ -399,7 +399,7 @@ func makeCgroup(t *testing.T) string {
 func TestOverloadCountsLoss(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			collectortest.RequireRoot(t)
+			testenv.RequireRoot(t)
 			// One page of buffer, and nobody reading during the burst.
 			p, err := Open(Options{Transport: tr, BufferSize: MinBufferSize, Exits: true, DrainPeriod: time.Second})
 			if err != nil {
@@ -417,7 +417,7 @@ func TestOverloadCountsLoss(t *testing.T) {
 			}
 			// The reader keeps going after the loss.
 			cmd := run(t, "/bin/true", "after-burst")
-			deadline := time.Now().Add(collectortest.Timeout(5 * time.Second))
+			deadline := time.Now().Add(testenv.Timeout(5 * time.Second))
 			for time.Now().Before(deadline) {
 				err := p.Read(&ev)
 				if err == nil && ev.Kind == KindExec && int(ev.PID) == cmd.Process.Pid {
@@ -434,7 +434,7 @@ func TestOverloadCountsLoss(t *testing.T) {
 }
 
 func TestCloseIsIdempotent(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	p, err := Open(Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -478,7 +478,7 @@ func TestBadOptions(t *testing.T) {
 			t.Errorf("Open(%+v): %v, want an error naming %q", tc.opts, err, tc.want)
 		}
 	}
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	_, err := Open(Options{CgroupPath: "/tmp"})
 	if err == nil || !strings.Contains(err.Error(), "not a cgroup v2 directory") {
 		t.Errorf("cgroup filter on /tmp: %v", err)
@@ -502,7 +502,7 @@ func tracefsMounted(t *testing.T) bool {
 // there). Where it is mounted, the test reruns itself in a private mount
 // namespace with tracefs and debugfs unmounted.
 func TestWithoutTracefs(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	if tracefsMounted(t) {
 		if os.Getenv("EXECSNOOP_TEST_UNMOUNTED") != "" {
 			t.Fatal("tracefs is still mounted after unmounting it")
@@ -528,7 +528,7 @@ func TestWithoutTracefs(t *testing.T) {
 func TestStopDrainsTheBuffer(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			collectortest.RequireRoot(t)
+			testenv.RequireRoot(t)
 			p, err := Open(Options{Transport: tr, DrainPeriod: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -560,7 +560,7 @@ func TestStopDrainsTheBuffer(t *testing.T) {
 // Each failed-exec hook this kernel accepts reports the same failed execs,
 // with the exact argv; auto picks fexit exactly when the kernel takes it.
 func TestFailedExecHooks(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	missing := filepath.Join(t.TempDir(), "missing")
 	many := []string{"a b", "", "x\ny", "\xff", "ünï"}
 	for i := range 300 {
@@ -624,7 +624,7 @@ func TestFailedExecHooks(t *testing.T) {
 // waking every drain period, and that record is read at once rather than
 // at the end of a period.
 func TestIdleRingBufferWaitsForData(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	cg := makeCgroup(t) // empty: nothing passes the filter until we move in
 	// readAll opens a probe of the empty cgroup and reads it in the
 	// background until the test ends, counting drains.
@@ -689,7 +689,7 @@ func TestIdleRingBufferWaitsForData(t *testing.T) {
 		if n := drains.Load(); n > 1 {
 			t.Fatalf("%d drains in %s with nothing to read, want none", n, 50*period)
 		}
-		waitForExec(events, execInCgroup().Process.Pid, collectortest.Timeout(5*time.Second))
+		waitForExec(events, execInCgroup().Process.Pid, testenv.Timeout(5*time.Second))
 	})
 	t.Run("first record without waiting for the period", func(t *testing.T) {
 		events, _ := readAll(t, MaxDrainPeriod)

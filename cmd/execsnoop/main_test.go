@@ -24,6 +24,7 @@ import (
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // These tests build the binary, run it as root with real eBPF, run known
@@ -54,13 +55,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var waitFor = collectortest.Timeout(10 * time.Second)
+var waitFor = testenv.Timeout(10 * time.Second)
 
 func marker() string { return fmt.Sprintf("marker-%d", time.Now().UnixNano()) }
 
 type cli struct {
 	cmd            *exec.Cmd
-	stdout, stderr collectortest.SyncBuffer
+	stdout, stderr testenv.SyncBuffer
 	done           chan struct{}
 	waitErr        error
 }
@@ -191,7 +192,7 @@ func findRow(rows []row, match func(row) bool) (row, bool) {
 }
 
 func TestTable(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t, "-x")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -223,7 +224,7 @@ func TestTable(t *testing.T) {
 }
 
 func TestTableWithoutFailedExecs(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t)
 	mark := marker()
 	exec.Command("/nonexistent/" + mark).Run()
@@ -239,7 +240,7 @@ func TestTableWithoutFailedExecs(t *testing.T) {
 }
 
 func TestTableQuoted(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t, "-q")
 	mark := marker()
 	echo := exec.Command("/bin/echo", mark, "a b", "", "x\ny", "it's")
@@ -260,7 +261,7 @@ func TestTableQuoted(t *testing.T) {
 }
 
 func TestTableExitsAndPrefixColumns(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t, "--exits", "-T", "-t", "-U")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -374,7 +375,7 @@ func assertAttrs(t *testing.T, l jsonLine, want map[string]any, optional ...stri
 }
 
 func TestJSON(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t, "--json", "-x", "--exits")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
@@ -460,7 +461,7 @@ func TestJSON(t *testing.T) {
 // Every byte of an awkward argv reaches --json exactly (invalid UTF-8
 // escaped as \xNN), and a death by signal is reported as such.
 func TestJSONArgvAndSignal(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCLI(t, "--json", "--exits")
 	mark := marker()
 	args := []string{"/bin/true", mark, "with space", "", "line\nbreak", "ünïcødé ✓", "\xff\xfe raw\\", ""}
@@ -508,7 +509,7 @@ func TestJSONArgvAndSignal(t *testing.T) {
 }
 
 func TestSignalsEndCleanly(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		c := startCLI(t, "--quiet")
 		runMarked(t, "/bin/true", marker())
@@ -535,7 +536,7 @@ func TestSignalsEndCleanly(t *testing.T) {
 // A reader held up by its output loses events once the buffer is full,
 // and says so while it runs, not only in the summary at the end.
 func TestLostEventsAreWarnedWhileRunning(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -652,7 +653,7 @@ func TestOTLP(t *testing.T) {
 // Without CAP_BPF and CAP_PERFMON the CLI says what to grant, on one line,
 // and exits 1.
 func TestMissingPrivileges(t *testing.T) {
-	collectortest.RequireRoot(t) // to drop to an unprivileged user
+	testenv.RequireRoot(t) // to drop to an unprivileged user
 	// The binary sits in a private temporary directory; run a copy the
 	// unprivileged user can reach.
 	dir, err := os.MkdirTemp("", "execsnoop-noprivs-")
@@ -687,7 +688,7 @@ func TestMissingPrivileges(t *testing.T) {
 // CLI is pid 1 there. It excludes its own tree by the pid the kernel sees,
 // so host processes, all descendants of the host's pid 1, are reported.
 func TestOwnPIDNamespace(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	c := startCommand(t, exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", binary, "--json"))
 	mark := marker()
 	host := runMarked(t, "/bin/true", mark)
@@ -708,7 +709,7 @@ func TestOwnPIDNamespace(t *testing.T) {
 }
 
 func TestKernelWithoutBTF(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
 		`mount -t tmpfs none /sys/kernel/btf && exec "$0"`, binary)

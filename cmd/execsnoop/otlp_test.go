@@ -22,8 +22,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // These tests run the CLI with --otlp against a dead endpoint, a late one
@@ -191,8 +191,8 @@ func waitForDropWarning(t *testing.T, c *cli, total int) {
 // CLI runs and at the end; interrupted before that, they are not exported
 // at exit, or dropped as the flush fails. Either way all are accounted for.
 func TestOTLPDeadEndpoint(t *testing.T) {
-	collectortest.RequireRoot(t)
-	endpoint := fmt.Sprintf("127.0.0.1:%d", collectortest.Port(t))
+	testenv.RequireRoot(t)
+	endpoint := fmt.Sprintf("127.0.0.1:%d", testenv.Port(t))
 
 	t.Run("dropped after the exporter's timeout", func(t *testing.T) {
 		mark := marker()
@@ -267,7 +267,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 // the exporter's timeout: the SDK's retry delivers every record, once,
 // and the summary counts them as exported, not as dropped.
 func TestOTLPLateEndpoint(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	l := &gatedListener{Listener: listen(t)}
 	l.down.Store(true)
 	sink := serveSink(t, l, accept)
@@ -302,7 +302,7 @@ func TestOTLPLateEndpoint(t *testing.T) {
 // rejects some of them in a partial success: the refused ones are counted
 // as dropped, with the reason, and the accepted ones as exported.
 func TestOTLPRefused(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, tc := range []struct {
 		name   string
 		answer func(marks []string) (*collogpb.ExportLogsServiceResponse, error)

@@ -16,15 +16,15 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
 )
 
 // startBoth starts one receiver in a logs and a traces pipeline.
 func startBoth(t *testing.T, cfg *Config) (*consumertest.LogsSink, *consumertest.TracesSink, *componenttest.Telemetry) {
 	t.Helper()
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	require.NoError(t, cfg.Validate())
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })

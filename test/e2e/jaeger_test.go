@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // jaegerConfig runs Jaeger v2 all-in-one with in-memory storage, every
@@ -89,7 +90,7 @@ type jaegerTraces struct {
 // query API ports.
 func startJaeger(t *testing.T) (otlpPort, queryPort int) {
 	jaeger := jaegerBin(t)
-	otlpPort, queryPort, grpcPort := collectortest.Port(t), collectortest.Port(t), collectortest.Port(t)
+	otlpPort, queryPort, grpcPort := testenv.Port(t), testenv.Port(t), testenv.Port(t)
 	collectortest.Start(t, jaeger, "jaeger",
 		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
 		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })

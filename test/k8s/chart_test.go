@@ -19,6 +19,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // The images `make k8s-images` builds; the test's containerd imports them.
@@ -45,7 +46,7 @@ type chartEnv struct {
 }
 
 func TestChartOnCluster(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin := os.Getenv("K8S_BIN_DIR")
 	if bin == "" {
 		// `go test ./...` passes over it; `make k8s-test` (run by make test

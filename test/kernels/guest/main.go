@@ -33,7 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/test/kernels/internal/result"
 )
 
@@ -202,7 +202,7 @@ func runTests(bin, run string, env ...string) (t result.Tests) {
 	cmd.Dir = "/tmp"
 	// The tests' deadlines are written for the host; the emulated CPUs
 	// of TCG on a busy host are many times slower.
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", collectortest.TimeoutScaleEnv, envInt("KTEST_TIMEOUT_SCALE", 10)))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", testenv.TimeoutScaleEnv, envInt("KTEST_TIMEOUT_SCALE", 10)))
 	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
