@@ -1,13 +1,16 @@
 // Package testenv is what the tests of every layer need from their
 // environment: root for BPF, deadlines that scale on slow machines, a
-// buffer a process writes while the test reads and free ports. It imports
+// buffer a process writes while the test reads, free ports and
+// environments of a given size. It imports
 // nothing of the collector, so the bpf package's tests stay below it.
 package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -61,4 +64,17 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// FillerEnv is about n bytes of ordinary environment variables, each of
+// them 100 bytes ("PREFIXnnnn=xxx...") including its NUL, none of them
+// TRACEPARENT, so a lookup of the trace context reads them all.
+func FillerEnv(prefix string, n int) []string {
+	var env []string
+	for i := 0; n > 0; i++ {
+		name := fmt.Sprintf("%s%04d=", prefix, i)
+		env = append(env, name+strings.Repeat("x", 99-len(name)))
+		n -= 100
+	}
+	return env
 }
