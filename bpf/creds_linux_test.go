@@ -46,14 +46,7 @@ func privilegedCopies(t *testing.T) string {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("setpriv (util-linux) is not installed")
 	}
-	dir, err := os.MkdirTemp("", "execsnoop-creds-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.SharedDir(t)
 	copyTo := func(src, name string, mode os.FileMode) {
 		data, err := os.ReadFile(src)
 		if err != nil {

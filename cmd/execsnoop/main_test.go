@@ -656,22 +656,11 @@ func TestMissingPrivileges(t *testing.T) {
 	testenv.RequireRoot(t) // to drop to an unprivileged user
 	// The binary sits in a private temporary directory; run a copy the
 	// unprivileged user can reach.
-	dir, err := os.MkdirTemp("", "execsnoop-noprivs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "execsnoop")
-	if out, err := exec.Command("cp", binary, bin).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	bin := testenv.SharedCopy(t, binary)
 	var stderr bytes.Buffer
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin)
 	cmd.Stderr = &stderr
-	err = cmd.Run()
+	err := cmd.Run()
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
 		t.Errorf("as uid 65534: %v, want exit status 1", err)

@@ -1,15 +1,17 @@
 // Package testenv is what the tests of every layer need from their
 // environment: root for BPF, deadlines that scale on slow machines, a
-// buffer a process writes while the test reads, free ports and
-// environments of a given size. It imports
+// buffer a process writes while the test reads, free ports, environments
+// of a given size and directories other users can reach. It imports
 // nothing of the collector, so the bpf package's tests stay below it.
 package testenv
 
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,4 +79,43 @@ func FillerEnv(prefix string, n int) []string {
 		n -= 100
 	}
 	return env
+}
+
+// SharedDir is a new directory every user can reach (t.TempDir is 0700),
+// removed when the test ends: for programs run as an unprivileged user.
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "execsnoop-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// SharedCopy copies the program at src into a SharedDir under its own
+// name, so that an unprivileged user can run it, and returns the copy.
+func SharedCopy(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(SharedDir(t), filepath.Base(src))
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatalf("copying %s: %v", src, err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

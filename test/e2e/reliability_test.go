@@ -201,18 +201,8 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatal("setpriv (util-linux) is needed")
 	}
 	// The binary must be reachable by the unprivileged user.
-	dir, err := os.MkdirTemp("", "execsnoop-lp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyBin := filepath.Join(dir, "otelcol-execsnoop")
-	if out, err := exec.Command("cp", bin, copyBin).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	copyBin := testenv.SharedCopy(t, bin)
+	dir := filepath.Dir(copyBin)
 	config := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(config, []byte(`
 receivers:
