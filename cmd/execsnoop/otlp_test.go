@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,11 +18,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
@@ -356,5 +359,59 @@ func TestOTLPRefused(t *testing.T) {
 					s.line, tc.exported, marks-tc.exported, tc.reason, sent, accepted)
 			}
 		})
+	}
+}
+
+func TestOTLP(t *testing.T) {
+	collector := collectortest.Binary(t)
+	port, outFile := collectortest.StartSink(t, collector, "logs")
+	endpoint := fmt.Sprintf("127.0.0.1:%d", port)
+
+	c := startCLI(t, "--otlp", "--otlp-endpoint", endpoint, "--otlp-insecure", "--quiet")
+	mark := marker()
+	cmd := runMarked(t, "/bin/sh", "-c", "exit 0", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+	if s := parseOTLPSummary(t, c.stderr.String()); s.exported == 0 || s.dropped != 0 || s.notExported != 0 {
+		t.Errorf("summary %q: want records exported, none dropped; stderr: %s", s.line, c.stderr.String())
+	}
+
+	wantArgs := []any{"/bin/sh", "-c", "exit 0", mark}
+	deadline := time.Now().Add(waitFor)
+	for {
+		found := false
+		collectortest.EachLogRecord(outFile, func(rl plog.ResourceLogs, sl plog.ScopeLogs, rec plog.LogRecord) {
+			attr := func(k string) any { return collectortest.Attr(rec.Attributes(), k) }
+			if found || rec.EventName() != procattr.EventExec || attr(procattr.ProcessPID) != int64(cmd.Process.Pid) {
+				return
+			}
+			if args, _ := attr(procattr.ProcessCommandArgs).([]any); !slices.Equal(args, wantArgs) {
+				return
+			}
+			found = true
+			if rec.SeverityText() != "INFO" || rec.SeverityNumber() != plog.SeverityNumberInfo ||
+				rec.Body().Str() != "/bin/sh -c 'exit 0' "+mark || rec.Timestamp() == 0 || rec.ObservedTimestamp() == 0 {
+				t.Errorf("record %v", rec.Body().AsRaw())
+			}
+			if sl.Scope().Name() != scopeName {
+				t.Errorf("scope %q, want %q", sl.Scope().Name(), scopeName)
+			}
+			res := rl.Resource().Attributes()
+			if collectortest.Attr(res, "service.name") != "execsnoop" || collectortest.Attr(res, "host.name") == nil {
+				t.Errorf("resource %v", res.AsRaw())
+			}
+			if attr(procattr.ProcessParentPID) != int64(os.Getpid()) || attr(procattr.ProcessExecutablePath) != "/bin/sh" ||
+				attr(procattr.ProcessArgsCount) != int64(4) || attr(procattr.ExecSyscall) != "execve" {
+				t.Errorf("attributes %v", rec.Attributes().AsRaw())
+			}
+		})
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(outFile)
+			t.Fatalf("no exec record of pid %d with %q in the collector's output within %s:\n%.4000s",
+				cmd.Process.Pid, wantArgs, waitFor, data)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
