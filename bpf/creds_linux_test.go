@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // nobody is the unprivileged user the cases run as.
@@ -46,14 +46,7 @@ func privilegedCopies(t *testing.T) string {
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("setpriv (util-linux) is not installed")
 	}
-	dir, err := os.MkdirTemp("", "execsnoop-creds-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.SharedDir(t)
 	copyTo := func(src, name string, mode os.FileMode) {
 		data, err := os.ReadFile(src)
 		if err != nil {
@@ -131,7 +124,7 @@ func idsOf(ev *Event) ids {
 // are the new image's (id's own output agrees), the capabilities are what
 // the new image reads in /proc/self/status, and look-alikes raise nothing.
 func TestExecCredentials(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	dir := privilegedCopies(t)
 	path := func(name string) string { return filepath.Join(dir, name) }
 	r := startRecorder(t, Options{})

@@ -14,8 +14,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/perf"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -77,23 +75,6 @@ func (o *probeObjects) Close() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// recordSource hides the two transports behind one reading loop.
-type recordSource interface {
-	// next returns the next raw record, or the number of records the
-	// kernel dropped (perf), or os.ErrDeadlineExceeded once drained.
-	next() (raw []byte, lost uint64, err error)
-	// setDeadline bounds the wait of next; the zero time waits for data.
-	setDeadline(time.Time)
-	// wakesOnData says whether the kernel wakes a reader waiting on an
-	// empty buffer for its first record (the ring buffer's adaptive
-	// wakeup); the perf buffer wakes only at its watermark.
-	wakesOnData() bool
-	// flush makes next return what is buffered, then an error that
-	// wraps ErrFlushed.
-	flush() error
-	close() error
 }
 
 // Open loads the program, attaches it and starts nothing else: events
@@ -238,123 +219,6 @@ func (p *Probe) Transport() Transport { return p.transport }
 // KernelReport says what Open chose for this kernel; log it once.
 func (p *Probe) KernelReport() KernelReport { return p.report }
 
-// Read fills ev with the next event. It blocks until an event arrives or
-// a drain ends with the buffer empty (ErrDrained), and returns ErrClosed
-// once Close was called. Records that cannot be decoded are counted in
-// Stats and skipped. Drains come at most once per drain period; an idle
-// ring buffer is waited on until its first record, which starts a drain.
-// Read waits without bound only after a drain that returned no events, so
-// a caller that batches events must hand them on at such an ErrDrained.
-func (p *Probe) Read(ev *Event) error {
-	p.readMu.Lock()
-	defer p.readMu.Unlock()
-	for {
-		if p.idle {
-			p.waitForDrain()
-		}
-		raw, lost, err := p.records.next()
-		if err == nil && p.awaiting {
-			p.awaiting = false
-			p.startDrain()
-		}
-		switch {
-		case p.stopped.Load() && (errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, perf.ErrFlushed) ||
-			errors.Is(err, os.ErrDeadlineExceeded)):
-			return ErrClosed
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The buffer is empty: a batch boundary.
-			p.idle = true
-			return ErrDrained
-		case err == nil:
-			p.drainRecords++
-		case errors.Is(err, os.ErrClosed):
-			return ErrClosed
-		case err != nil:
-			return fmt.Errorf("reading the %s buffer: %w", p.transport, err)
-		}
-		if lost > 0 {
-			p.lostSamples.Add(lost)
-			continue
-		}
-		if err := p.decoder.decode(raw, ev); err != nil {
-			p.decodeErrors.Add(1)
-			continue
-		}
-		p.read.Add(1)
-		return nil
-	}
-}
-
-// waitForDrain ends the wait between drains. After a drain that found no
-// records, a source that wakes on data is read without a deadline: next
-// blocks until the first record (or Stop or Close, which wake it too), and
-// that record starts the drain. Otherwise it sleeps until the next drain
-// period (or Stop or Close) and starts the drain. The buffer must hold one
-// period of events; the default holds thousands.
-func (p *Probe) waitForDrain() {
-	p.idle = false
-	if p.drainRecords == 0 && p.records.wakesOnData() && !p.stopped.Load() {
-		p.awaiting = true
-		p.records.setDeadline(time.Time{})
-		return
-	}
-	if d := time.Until(p.nextDrain); d > 0 {
-		p.timer.Reset(d)
-		select {
-		case <-p.timer.C:
-		case <-p.wake:
-			p.timer.Stop()
-		}
-	}
-	p.startDrain()
-}
-
-// startDrain arms a deadline in the past: the reader takes everything
-// buffered without blocking, and reports os.ErrDeadlineExceeded once the
-// buffer is empty.
-func (p *Probe) startDrain() {
-	p.drainRecords = 0
-	p.nextDrain = time.Now().Add(p.opts.DrainPeriod)
-	p.records.setDeadline(time.Now())
-	p.decoder.clock = currentBootClock()
-}
-
-// Stats returns the counters so far; after Close, the final ones.
-func (p *Probe) Stats() Stats {
-	p.statsMu.Lock()
-	defer p.statsMu.Unlock()
-	if p.closed {
-		return p.finalStats
-	}
-	return p.collectStats()
-}
-
-func (p *Probe) collectStats() Stats {
-	s := Stats{
-		Read:         p.read.Load(),
-		LostSamples:  p.lostSamples.Load(),
-		DecodeErrors: p.decodeErrors.Load(),
-	}
-	if p.objs.Stats == nil {
-		return s
-	}
-	sum := func(index execsnoopStatIndex) uint64 {
-		var perCPU []uint64
-		if err := p.objs.Stats.Lookup(uint32(index), &perCPU); err != nil {
-			return 0
-		}
-		var total uint64
-		for _, v := range perCPU {
-			total += v
-		}
-		return total
-	}
-	s.LostExec = sum(execsnoopStatIndexSTAT_LOST_EXEC)
-	s.LostExit = sum(execsnoopStatIndexSTAT_LOST_EXIT)
-	s.LostFork = sum(execsnoopStatIndexSTAT_LOST_FORK)
-	return s
-}
-
 // Stop detaches the programs, so that no new events arrive, and makes Read
 // return the events still buffered and then ErrClosed: a shutdown that
 // loses nothing already captured. Close still frees the probe.
@@ -450,59 +314,3 @@ func pageRoundPow2(size int) int {
 	}
 	return page << bits.Len(uint(pages-1))
 }
-
-func currentBootClock() bootClock {
-	var boot, real unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
-	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &real)
-	return bootClock{offset: time.Duration(real.Nano() - boot.Nano())}
-}
-
-type ringbufSource struct {
-	reader *ringbuf.Reader
-	record ringbuf.Record
-}
-
-func newRingbufSource(m *ebpf.Map) (*ringbufSource, error) {
-	r, err := ringbuf.NewReader(m)
-	if err != nil {
-		return nil, err
-	}
-	return &ringbufSource{reader: r}, nil
-}
-
-func (s *ringbufSource) next() ([]byte, uint64, error) {
-	err := s.reader.ReadInto(&s.record)
-	return s.record.RawSample, 0, err
-}
-
-func (s *ringbufSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
-func (s *ringbufSource) wakesOnData() bool       { return true }
-func (s *ringbufSource) flush() error            { return s.reader.Flush() }
-func (s *ringbufSource) close() error            { return s.reader.Close() }
-
-type perfSource struct {
-	reader *perf.Reader
-	record perf.Record
-}
-
-func newPerfSource(m *ebpf.Map, perCPUBuffer int) (*perfSource, error) {
-	perCPUBuffer = pageRoundPow2(perCPUBuffer)
-	// The reader drains on its own schedule; a high watermark spares the
-	// kernel wakeups nobody waits for.
-	r, err := perf.NewReaderWithOptions(m, perCPUBuffer, perf.ReaderOptions{Watermark: perCPUBuffer / 2})
-	if err != nil {
-		return nil, err
-	}
-	return &perfSource{reader: r}, nil
-}
-
-func (s *perfSource) next() ([]byte, uint64, error) {
-	err := s.reader.ReadInto(&s.record)
-	return s.record.RawSample, s.record.LostSamples, err
-}
-
-func (s *perfSource) setDeadline(t time.Time) { s.reader.SetDeadline(t) }
-func (s *perfSource) wakesOnData() bool       { return false }
-func (s *perfSource) flush() error            { return s.reader.Flush() }
-func (s *perfSource) close() error            { return s.reader.Close() }

@@ -3,28 +3,17 @@
 package bpf
 
 import (
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 const (
 	testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	testTracestate  = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
 )
-
-// fillerEnv is n bytes of ordinary variables, each of them 100 bytes
-// ("FILLERnnnn=xxx...") including its NUL.
-func fillerEnv(n int) []string {
-	var env []string
-	for i := 0; n > 0; i++ {
-		name := fmt.Sprintf("FILLER%04d=", i)
-		env = append(env, name+strings.Repeat("x", 99-len(name)))
-		n -= 100
-	}
-	return env
-}
 
 // runWithEnv runs /bin/true with exactly this environment and returns its
 // exec event.
@@ -50,13 +39,13 @@ func TestTraceContextFromEnv(t *testing.T) {
 		envTruncated  bool
 	}{
 		{"first", []string{"TRACEPARENT=" + testTraceparent, "TRACESTATE=" + testTracestate, "A=b"}, testTraceparent, testTracestate, false},
-		{"after 20 KiB", append(fillerEnv(20*1024), "TRACESTATE="+testTracestate, "TRACEPARENT="+testTraceparent), testTraceparent, testTracestate, false},
-		{"last of 31 KiB", append(fillerEnv(31*1024), "TRACEPARENT="+testTraceparent), testTraceparent, "", false},
+		{"after 20 KiB", append(testenv.FillerEnv("FILLER", 20*1024), "TRACESTATE="+testTracestate, "TRACEPARENT="+testTraceparent), testTraceparent, testTracestate, false},
+		{"last of 31 KiB", append(testenv.FillerEnv("FILLER", 31*1024), "TRACEPARENT="+testTraceparent), testTraceparent, "", false},
 		{"only exact names", []string{"TRACEPARENT_X=" + testTraceparent, "traceparent=" + testTraceparent,
 			"XTRACEPARENT=" + testTraceparent, "TRACESTATEX=" + testTracestate, "TRACEPARENT" + testTraceparent}, "", "", false},
 		{"not inside a value", []string{"FOO=a\tTRACEPARENT=" + testTraceparent, "BAR=TRACESTATE=x"}, "", "", false},
 		{"empty", nil, "", "", false},
-		{"past the budget", append(fillerEnv(40*1024), "TRACEPARENT="+testTraceparent), "", "", true},
+		{"past the budget", append(testenv.FillerEnv("FILLER", 40*1024), "TRACEPARENT="+testTraceparent), "", "", true},
 		{"invalid is passed on", []string{"TRACEPARENT=00-zz"}, "00-zz", "", false},
 	}
 	for _, c := range cases {
@@ -86,7 +75,7 @@ func TestTraceStateIsCut(t *testing.T) {
 
 func TestTraceContextBudget(t *testing.T) {
 	r := startRecorder(t, Options{TraceContext: true, EnvScanSize: MaxEnvScanSize})
-	env := append(fillerEnv(50*1024), "TRACEPARENT="+testTraceparent)
+	env := append(testenv.FillerEnv("FILLER", 50*1024), "TRACEPARENT="+testTraceparent)
 	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.EnvTruncated || ev.EnvUnreadable {
 		t.Errorf("with a %d-byte budget: TRACEPARENT %q truncated %v unreadable %v", MaxEnvScanSize, ev.TraceParent, ev.EnvTruncated, ev.EnvUnreadable)
 	}
@@ -98,7 +87,7 @@ func TestTraceContextSmallBudget(t *testing.T) {
 	if ev := runWithEnv(t, r, []string{"TRACEPARENT=" + testTraceparent, "A=b"}); ev.TraceParent != testTraceparent || ev.EnvTruncated {
 		t.Errorf("first variable: TRACEPARENT %q truncated %v", ev.TraceParent, ev.EnvTruncated)
 	}
-	env := append(fillerEnv(2*1024), "TRACEPARENT="+testTraceparent)
+	env := append(testenv.FillerEnv("FILLER", 2*1024), "TRACEPARENT="+testTraceparent)
 	if ev := runWithEnv(t, r, env); ev.TraceParent != "" || !ev.EnvTruncated {
 		t.Errorf("after 2 KiB: TRACEPARENT %q truncated %v, want none and truncated", ev.TraceParent, ev.EnvTruncated)
 	}
@@ -117,7 +106,7 @@ func TestTraceContextOff(t *testing.T) {
 // The perf transport carries the same record.
 func TestTraceContextOverPerf(t *testing.T) {
 	r := startRecorder(t, Options{Transport: TransportPerf, TraceContext: true})
-	env := append(fillerEnv(20*1024), "TRACEPARENT="+testTraceparent, "TRACESTATE="+testTracestate)
+	env := append(testenv.FillerEnv("FILLER", 20*1024), "TRACEPARENT="+testTraceparent, "TRACESTATE="+testTracestate)
 	if ev := runWithEnv(t, r, env); ev.TraceParent != testTraceparent || ev.TraceState != testTracestate {
 		t.Errorf("TRACEPARENT %q TRACESTATE %q", ev.TraceParent, ev.TraceState)
 	}

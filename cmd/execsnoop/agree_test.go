@@ -24,6 +24,7 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver"
 )
 
@@ -32,7 +33,7 @@ import (
 // pod's container cgroup (an exec, a failed exec, an exit), and each record
 // of one equals the other's, resource included.
 func TestJSONEqualsTheReceiver(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	root, err := cgroup.V2Root()
 	require.NoError(t, err)
 

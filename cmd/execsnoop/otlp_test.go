@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // These tests run the CLI with --otlp against a dead endpoint, a late one
@@ -191,8 +194,8 @@ func waitForDropWarning(t *testing.T, c *cli, total int) {
 // CLI runs and at the end; interrupted before that, they are not exported
 // at exit, or dropped as the flush fails. Either way all are accounted for.
 func TestOTLPDeadEndpoint(t *testing.T) {
-	collectortest.RequireRoot(t)
-	endpoint := fmt.Sprintf("127.0.0.1:%d", collectortest.Port(t))
+	testenv.RequireRoot(t)
+	endpoint := fmt.Sprintf("127.0.0.1:%d", testenv.Port(t))
 
 	t.Run("dropped after the exporter's timeout", func(t *testing.T) {
 		mark := marker()
@@ -267,7 +270,7 @@ func (l *gatedListener) Accept() (net.Conn, error) {
 // the exporter's timeout: the SDK's retry delivers every record, once,
 // and the summary counts them as exported, not as dropped.
 func TestOTLPLateEndpoint(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	l := &gatedListener{Listener: listen(t)}
 	l.down.Store(true)
 	sink := serveSink(t, l, accept)
@@ -302,7 +305,7 @@ func TestOTLPLateEndpoint(t *testing.T) {
 // rejects some of them in a partial success: the refused ones are counted
 // as dropped, with the reason, and the accepted ones as exported.
 func TestOTLPRefused(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	for _, tc := range []struct {
 		name   string
 		answer func(marks []string) (*collogpb.ExportLogsServiceResponse, error)
@@ -356,5 +359,59 @@ func TestOTLPRefused(t *testing.T) {
 					s.line, tc.exported, marks-tc.exported, tc.reason, sent, accepted)
 			}
 		})
+	}
+}
+
+func TestOTLP(t *testing.T) {
+	collector := collectortest.Binary(t)
+	port, outFile := collectortest.StartSink(t, collector, "logs")
+	endpoint := fmt.Sprintf("127.0.0.1:%d", port)
+
+	c := startCLI(t, "--otlp", "--otlp-endpoint", endpoint, "--otlp-insecure", "--quiet")
+	mark := marker()
+	cmd := runMarked(t, "/bin/sh", "-c", "exit 0", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+	if s := parseOTLPSummary(t, c.stderr.String()); s.exported == 0 || s.dropped != 0 || s.notExported != 0 {
+		t.Errorf("summary %q: want records exported, none dropped; stderr: %s", s.line, c.stderr.String())
+	}
+
+	wantArgs := []any{"/bin/sh", "-c", "exit 0", mark}
+	deadline := time.Now().Add(waitFor)
+	for {
+		found := false
+		collectortest.EachLogRecord(outFile, func(rl plog.ResourceLogs, sl plog.ScopeLogs, rec plog.LogRecord) {
+			attr := func(k string) any { return collectortest.Attr(rec.Attributes(), k) }
+			if found || rec.EventName() != procattr.EventExec || attr(procattr.ProcessPID) != int64(cmd.Process.Pid) {
+				return
+			}
+			if args, _ := attr(procattr.ProcessCommandArgs).([]any); !slices.Equal(args, wantArgs) {
+				return
+			}
+			found = true
+			if rec.SeverityText() != "INFO" || rec.SeverityNumber() != plog.SeverityNumberInfo ||
+				rec.Body().Str() != "/bin/sh -c 'exit 0' "+mark || rec.Timestamp() == 0 || rec.ObservedTimestamp() == 0 {
+				t.Errorf("record %v", rec.Body().AsRaw())
+			}
+			if sl.Scope().Name() != scopeName {
+				t.Errorf("scope %q, want %q", sl.Scope().Name(), scopeName)
+			}
+			res := rl.Resource().Attributes()
+			if collectortest.Attr(res, "service.name") != "execsnoop" || collectortest.Attr(res, "host.name") == nil {
+				t.Errorf("resource %v", res.AsRaw())
+			}
+			if attr(procattr.ProcessParentPID) != int64(os.Getpid()) || attr(procattr.ProcessExecutablePath) != "/bin/sh" ||
+				attr(procattr.ProcessArgsCount) != int64(4) || attr(procattr.ExecSyscall) != "execve" {
+				t.Errorf("attributes %v", rec.Attributes().AsRaw())
+			}
+		})
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(outFile)
+			t.Fatalf("no exec record of pid %d with %q in the collector's output within %s:\n%.4000s",
+				cmd.Process.Pid, wantArgs, waitFor, data)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

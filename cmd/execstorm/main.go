@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 func main() {
@@ -44,7 +46,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	env := fillerEnv(*envBytes)
+	env := testenv.FillerEnv("STORM_VAR_", *envBytes)
 	var extra []string
 	if *argBytes > 0 {
 		extra = []string{strings.Repeat("a", *argBytes)}
@@ -100,20 +102,4 @@ func runOnce(program string, argv, env []string) error {
 		return fmt.Errorf("%s exited with %v", program, status)
 	}
 	return nil
-}
-
-// fillerEnv is about n bytes of environment: variables of 100 bytes each
-// (NUL included), none of them TRACEPARENT, so a lookup reads it all.
-func fillerEnv(n int) []string {
-	env := []string{}
-	for i := 0; n > 0; i++ {
-		name := fmt.Sprintf("STORM_VAR_%04d=", i)
-		v := make([]byte, 99-len(name))
-		for j := range v {
-			v[j] = 'x'
-		}
-		env = append(env, name+string(v))
-		n -= 100
-	}
-	return env
 }

@@ -8,14 +8,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,26 +21,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-)
 
-// RequireRoot skips a test that loads BPF programs when not root, except
-// under CI, where it fails: there a skip would hide that nothing ran.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test loads BPF programs and must run as root")
-	}
-	t.Skip("needs root to load BPF programs")
-}
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
+)
 
 // Binary is bin/otelcol-execsnoop (built by `make build`), or
 // $OTELCOL_EXECSNOOP_BIN.
 func Binary(t testing.TB) string {
 	t.Helper()
-	RequireRoot(t)
+	testenv.RequireRoot(t)
 	bin := os.Getenv("OTELCOL_EXECSNOOP_BIN")
 	if bin == "" {
 		bin = filepath.Join(repoRoot(), "bin", "otelcol-execsnoop")
@@ -68,48 +55,10 @@ func repoRoot() string {
 	return dir
 }
 
-// FreePort is a loopback TCP port nobody listens on now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// Port is FreePort for tests.
-func Port(t testing.TB) int {
-	t.Helper()
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
-// SyncBuffer is a bytes.Buffer for one writer and concurrent readers.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Collector is one running otelcol-execsnoop.
 type Collector struct {
 	Cmd    *exec.Cmd
-	Output *SyncBuffer // stderr, and stdout unless setup took it
+	Output *testenv.SyncBuffer // stderr, and stdout unless setup took it
 	Exited chan struct{}
 	Err    error // the exit status, once Exited is closed
 }
@@ -129,7 +78,7 @@ func WriteConfig(t testing.TB, name, config string) string {
 // The collector is stopped when the test ends.
 func Start(t testing.TB, bin, name, configPath string, setup ...func(*exec.Cmd)) *Collector {
 	t.Helper()
-	c := &Collector{Cmd: exec.Command(bin, "--config", configPath), Output: new(SyncBuffer), Exited: make(chan struct{})}
+	c := &Collector{Cmd: exec.Command(bin, "--config", configPath), Output: new(testenv.SyncBuffer), Exited: make(chan struct{})}
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Output, c.Output
 	for _, f := range setup {
 		f(c.Cmd)
@@ -203,7 +152,7 @@ service:
 // StartSink starts a sink for one signal and returns its port and file.
 func StartSink(t testing.TB, bin, signal string) (int, string) {
 	t.Helper()
-	port := Port(t)
+	port := testenv.Port(t)
 	out := filepath.Join(t.TempDir(), signal+".json")
 	Start(t, bin, signal+"-sink", WriteConfig(t, "sink", SinkConfig(port, out, signal)))
 	return port, out

@@ -25,8 +25,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
 )
 
@@ -39,7 +39,7 @@ func testConfig() *Config {
 
 func startReceiver(t *testing.T, cfg *Config, next consumer.Logs) *componenttest.Telemetry {
 	t.Helper()
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	require.NoError(t, cfg.Validate())
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
@@ -216,7 +216,7 @@ func TestAdoptRunningProcesses(t *testing.T) {
 	cfg.Traces.Roots = []string{"sh -c *" + marker}
 	cfg.Traces.AdoptRunning = true
 	traces := new(consumertest.TracesSink)
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	set := metadatatest.NewSettings(tt)
@@ -279,7 +279,7 @@ func TestAdoptRunningProcesses(t *testing.T) {
 // A process in a real cgroup named like a Docker container's gets that
 // container.id on its resource and the cgroup path as an attribute.
 func TestContainerIDFromARealCgroup(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	root, err := cgroup.V2Root()
 	require.NoError(t, err)
 	sink := new(consumertest.LogsSink)
@@ -323,7 +323,7 @@ func TestContainerIDFromARealCgroup(t *testing.T) {
 // On a quiet host the reader waits for the next event without bound, so
 // the records of the last burst are sent when it ends, not held until then.
 func TestLastBurstIsSentWhenQuiet(t *testing.T) {
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	root, err := cgroup.V2Root()
 	require.NoError(t, err)
 	dir := filepath.Join(root, fmt.Sprintf("execsnoop-quiet-%d", os.Getpid()))

@@ -16,15 +16,15 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadatatest"
 )
 
 // startBoth starts one receiver in a logs and a traces pipeline.
 func startBoth(t *testing.T, cfg *Config) (*consumertest.LogsSink, *consumertest.TracesSink, *componenttest.Telemetry) {
 	t.Helper()
-	collectortest.RequireRoot(t)
+	testenv.RequireRoot(t)
 	require.NoError(t, cfg.Validate())
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
@@ -87,17 +87,6 @@ func pidOf(t *testing.T, sink *consumertest.LogsSink, marker string) int {
 	return pid
 }
 
-// filler is n bytes of ordinary environment variables.
-func filler(n int) []string {
-	var env []string
-	for i := 0; n > 0; i++ {
-		name := fmt.Sprintf("CI_FILLER_%04d=", i)
-		env = append(env, name+strings.Repeat("v", 99-len(name)))
-		n -= 100
-	}
-	return env
-}
-
 // A CI-like script run with TRACEPARENT (after 20 KiB of other variables)
 // joins that trace below the given span, its children follow it, a child
 // handed another TRACEPARENT moves to that trace, and every log record
@@ -110,7 +99,7 @@ func TestScriptJoinsTheCallersTrace(t *testing.T) {
 	mark := fmt.Sprintf("ci-%d", time.Now().UnixNano())
 	script := fmt.Sprintf(`/bin/true child-%[1]s; TRACEPARENT=%[2]s /bin/sh -c '/bin/true grandchild-%[1]s' step-%[1]s; exit 0`, mark, stepTraceparent)
 	sh := exec.Command("/bin/sh", "-c", script, "script-"+mark)
-	sh.Env = append(filler(20*1024), "PATH=/usr/bin:/bin", "TRACEPARENT="+ciTraceparent, "TRACESTATE=ci=job-42")
+	sh.Env = append(testenv.FillerEnv("CI_FILLER_", 20*1024), "PATH=/usr/bin:/bin", "TRACEPARENT="+ciTraceparent, "TRACESTATE=ci=job-42")
 	require.NoError(t, sh.Run())
 
 	root := spanOf(t, traces, sh.Process.Pid)

@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 var (
@@ -336,7 +337,7 @@ func cliJSON(tmp, name, transport string, workers int, extra ...string) result {
 }
 
 func freePort() int {
-	port, err := collectortest.FreePort()
+	port, err := testenv.FreePort()
 	check(err)
 	return port
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // jaegerConfig runs Jaeger v2 all-in-one with in-memory storage, every
@@ -85,11 +86,33 @@ type jaegerTraces struct {
 	} `json:"data"`
 }
 
+// pollJaeger asks Jaeger's query API at url until done accepts the answer
+// (the spans of a trace arrive one by one), and fails the test after 20
+// seconds saying it found no want and what it found.
+func pollJaeger(t *testing.T, url, want string, done func(jaegerTraces) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got jaegerTraces
+		if resp, err := http.Get(url); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		if done(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Jaeger has no %s: %+v", want, got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // startJaeger runs Jaeger v2 for the test and returns its OTLP/gRPC and
 // query API ports.
 func startJaeger(t *testing.T) (otlpPort, queryPort int) {
 	jaeger := jaegerBin(t)
-	otlpPort, queryPort, grpcPort := collectortest.Port(t), collectortest.Port(t), collectortest.Port(t)
+	otlpPort, queryPort, grpcPort := testenv.Port(t), testenv.Port(t), testenv.Port(t)
 	collectortest.Start(t, jaeger, "jaeger",
 		collectortest.WriteConfig(t, "jaeger", fmt.Sprintf(jaegerConfig, queryPort, grpcPort, otlpPort)),
 		func(cmd *exec.Cmd) { cmd.Args = []string{jaeger, "--config=file:" + cmd.Args[2]} })
@@ -113,13 +136,7 @@ func TestProcessTreeInJaeger(t *testing.T) {
 	shPid := fmt.Sprint(sh.Process.Pid)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/traces?service=execsnoop-e2e&lookback=1h&limit=100", queryPort)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got jaegerTraces
-		if resp, err := http.Get(url); err == nil {
-			_ = json.NewDecoder(resp.Body).Decode(&got)
-			resp.Body.Close()
-		}
+	pollJaeger(t, url, fmt.Sprintf("a trace with sh (pid %s) and its children true and sleep", shPid), func(got jaegerTraces) bool {
 		for _, trace := range got.Data {
 			rootID, status, exitCode := "", "", ""
 			for _, s := range trace.Spans {
@@ -160,11 +177,8 @@ func TestProcessTreeInJaeger(t *testing.T) {
 			if children["sleep"] < 200_000 {
 				t.Errorf("sleep 0.2 lasted %d us", children["sleep"])
 			}
-			return
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Jaeger has no trace with sh (pid %s) and its children true and sleep: %+v", shPid, got)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 }

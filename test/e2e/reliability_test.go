@@ -15,13 +15,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // Backend outage and collector restart: records queued on disk while the
 // sink is down survive a restart of the collector and all arrive.
 func TestDurableAcrossOutageAndRestart(t *testing.T) {
 	bin := collectortest.Binary(t)
-	sinkPort := collectortest.Port(t)
+	sinkPort := testenv.Port(t)
 	out := filepath.Join(t.TempDir(), "logs.json")
 	storage := t.TempDir()
 	env := func(cmd *exec.Cmd) {
@@ -69,7 +70,7 @@ func TestDurableAcrossOutageAndRestart(t *testing.T) {
 // again once the pipeline moves.
 func TestOverloadIsCountedAndRecovers(t *testing.T) {
 	bin := collectortest.Binary(t)
-	metricsPort := collectortest.Port(t)
+	metricsPort := testenv.Port(t)
 	config := `
 receivers:
   execsnoop:
@@ -104,7 +105,7 @@ service:
 	for i := range 300 {
 		_ = exec.Command("/bin/true", fmt.Sprint("storm-", i)).Run()
 	}
-	printed := new(collectortest.SyncBuffer)
+	printed := new(testenv.SyncBuffer)
 	go func() { _, _ = io.Copy(printed, stdout) }()
 
 	deadline := time.Now().Add(15 * time.Second)
@@ -134,7 +135,7 @@ service:
 // collector keeps running.
 func TestRefusedByMemoryLimiterIsCounted(t *testing.T) {
 	bin := collectortest.Binary(t)
-	metricsPort := collectortest.Port(t)
+	metricsPort := testenv.Port(t)
 	config := `
 receivers:
   execsnoop:
@@ -200,18 +201,8 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatal("setpriv (util-linux) is needed")
 	}
 	// The binary must be reachable by the unprivileged user.
-	dir, err := os.MkdirTemp("", "execsnoop-lp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	copyBin := filepath.Join(dir, "otelcol-execsnoop")
-	if out, err := exec.Command("cp", bin, copyBin).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
+	copyBin := testenv.SharedCopy(t, bin)
+	dir := filepath.Dir(copyBin)
 	config := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(config, []byte(`
 receivers:

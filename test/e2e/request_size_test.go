@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // The storm of issue 25: long compiler-like command lines under the
@@ -105,7 +106,7 @@ func longArgStorm(t *testing.T, marker string) {
 // with its long argument whole.
 func waitStormRecords(t *testing.T, out, marker string, source *collectortest.Collector) {
 	t.Helper()
-	deadline := time.Now().Add(collectortest.Timeout(90 * time.Second))
+	deadline := time.Now().Add(testenv.Timeout(90 * time.Second))
 	for {
 		seen, whole := map[string]bool{}, 0
 		for _, lr := range collectortest.LogRecords(out) {
@@ -194,7 +195,7 @@ func chartGatewayConfig(t *testing.T, sinkPort int) int {
 	exporters := fmt.Sprintf(`{"otlp_grpc":{"endpoint":"127.0.0.1:%d","tls":{"insecure":true}}}`, sinkPort)
 	config := renderedConfig(t, "templates/gateway.yaml", "--set", "gateway.enabled=true",
 		"--set-json", "gateway.exporters="+exporters, "--set-json", `gateway.pipelineExporters=["otlp_grpc"]`)
-	port := collectortest.Port(t)
+	port := testenv.Port(t)
 	collectortest.Start(t, collectortest.Binary(t), "gateway", collectortest.WriteConfig(t, "gateway", config), func(cmd *exec.Cmd) {
 		cmd.Args = append(cmd.Args,
 			"--config", fmt.Sprintf("yaml:receivers::otlp::protocols::grpc::endpoint: 127.0.0.1:%d", port),

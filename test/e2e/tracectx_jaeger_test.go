@@ -5,12 +5,9 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
 )
@@ -40,13 +37,7 @@ func TestTraceparentInJaeger(t *testing.T) {
 	shPid := fmt.Sprint(sh.Process.Pid)
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/api/traces/%s", queryPort, traceHex)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		var got jaegerTraces
-		if resp, err := http.Get(url); err == nil {
-			_ = json.NewDecoder(resp.Body).Decode(&got)
-			resp.Body.Close()
-		}
+	pollJaeger(t, url, fmt.Sprintf("trace %s with sh (pid %s) and its children true and sleep", traceHex, shPid), func(got jaegerTraces) bool {
 		rootID, rootParent, cpu := "", "", false
 		children := map[string]bool{}
 		for _, trace := range got.Data {
@@ -80,11 +71,8 @@ func TestTraceparentInJaeger(t *testing.T) {
 			if !cpu {
 				t.Errorf("the script's span has no execsnoop.process.cpu.time.user tag")
 			}
-			return
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Jaeger has no trace %s with sh (pid %s) and its children true and sleep: %+v", traceHex, shPid, got)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 }

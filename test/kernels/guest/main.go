@@ -27,13 +27,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/test/kernels/internal/result"
 )
 
@@ -202,7 +201,7 @@ func runTests(bin, run string, env ...string) (t result.Tests) {
 	cmd.Dir = "/tmp"
 	// The tests' deadlines are written for the host; the emulated CPUs
 	// of TCG on a busy host are many times slower.
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", collectortest.TimeoutScaleEnv, envInt("KTEST_TIMEOUT_SCALE", 10)))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", testenv.TimeoutScaleEnv, envInt("KTEST_TIMEOUT_SCALE", 10)))
 	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -303,7 +302,7 @@ func measure(syscalls, runs int) ([]float64, error) {
 // only once "execsnoop: tracing" is on its stderr.
 func withTracer(syscalls, runs int, args ...string) ([]float64, error) {
 	cmd := exec.Command(execsnoop, args...)
-	var stderr syncBuffer
+	var stderr testenv.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -346,22 +345,4 @@ func fastest(xs []float64) float64 {
 		return 0
 	}
 	return slices.Min(xs)
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while the guest reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,4 +1,4 @@
-package collectortest
+package testenv
 
 import (
 	"os"

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
+)
+
+// eventWriter prints one event into the buffered output.
+type eventWriter interface {
+	write(ev *bpf.Event) error
+}
+
+// loop is the reading loop and its counters.
+type loop struct {
+	cfg     *config
+	probe   *bpf.Probe
+	out     *bufio.Writer
+	printer eventWriter
+	otlp    *otlpOutput
+	stderr  io.Writer
+
+	seen       uint64
+	matched    map[uint32]struct{} // pids whose exec matched -l, for their exits
+	lostSeen   uint64              // the lost total at the last warning
+	lostReadAt time.Time           // when the loss counters were last read
+}
+
+func (l *loop) run() int {
+	var ev bpf.Event
+	if l.cfg.line != "" {
+		l.matched = make(map[uint32]struct{})
+	}
+	for {
+		err := l.probe.Read(&ev)
+		switch {
+		case err == nil:
+			l.seen++
+			if !l.keep(&ev) {
+				if l.otlp != nil {
+					l.otlp.acct.filter()
+				}
+				continue
+			}
+			// Exported before printed: every event seen is accounted for
+			// in the OTLP records even when printing fails.
+			if l.otlp != nil {
+				l.otlp.emit(&ev, time.Now())
+			}
+			if l.printer != nil {
+				if err := l.printer.write(&ev); err != nil {
+					fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+					return 1
+				}
+			}
+		case errors.Is(err, bpf.ErrDrained):
+			if err := l.out.Flush(); err != nil {
+				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+				return 1
+			}
+			if now := time.Now(); now.Sub(l.lostReadAt) >= lostWarnEvery {
+				l.lostReadAt = now
+				l.warnLost(l.probe.Stats())
+			}
+		case errors.Is(err, bpf.ErrClosed):
+			return l.finish()
+		default:
+			l.finish()
+			fmt.Fprintf(l.stderr, "execsnoop: reading events: %s\n", oneLine(err))
+			return 1
+		}
+	}
+}
+
+func (l *loop) finish() int {
+	if err := l.out.Flush(); err != nil {
+		fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// keep applies the user-space filters -n and -l.
+func (l *loop) keep(ev *bpf.Event) bool {
+	if l.cfg.name != "" && !strings.Contains(ev.Comm, l.cfg.name) {
+		return false
+	}
+	if l.cfg.line == "" {
+		return true
+	}
+	switch ev.Kind {
+	case bpf.KindExec:
+		if !argsContain(ev.Args, l.cfg.line) {
+			delete(l.matched, ev.PID) // a later exec of a matched process
+			return false
+		}
+		if len(l.matched) >= maxTrackedPIDs {
+			clear(l.matched) // exits were lost; do not grow without bound
+		}
+		l.matched[ev.PID] = struct{}{}
+		return true
+	case bpf.KindExit:
+		// An exit has no arguments: keep it when its exec matched.
+		_, ok := l.matched[ev.PID]
+		delete(l.matched, ev.PID)
+		return ok
+	}
+	return false
+}
+
+// argsContain reports whether the command line (the arguments joined by
+// spaces) contains s.
+func argsContain(args []string, s string) bool {
+	for _, a := range args {
+		if strings.Contains(a, s) {
+			return true
+		}
+	}
+	return strings.Contains(s, " ") && strings.Contains(strings.Join(args, " "), s)
+}
+
+// warnLost prints how many events the kernel dropped since the last
+// warning. The reading loop calls it at most once per lostWarnEvery.
+func (l *loop) warnLost(s bpf.Stats) {
+	total := s.Lost()
+	if total <= l.lostSeen {
+		return
+	}
+	fmt.Fprintf(l.stderr, "execsnoop: lost %d events (total %d): buffer full (%s, %d bytes); raise --buffer-size\n",
+		total-l.lostSeen, total, l.probe.Transport(), bufferSize(l.cfg.opts))
+	l.lostSeen = total
+}
