@@ -87,11 +87,18 @@ struct exec_event {
 	__u64 start_boot_ns; /* the process's start (its fork), same clock as boot_ns */
 	__u32 privileges;    /* enum exec_privileges; 0 for a failed exec */
 	__u32 pad3;
+	/* The image (execid.bpf.h): this process's exec counter after a
+	 * successful exec (the caller's for a failed one), and the real
+	 * parent's start and exec counter. */
+	__u64 exec_seq;
+	__u64 parent_start_boot_ns;
+	__u64 parent_exec_seq;
 };
 
 struct exit_event {
 	struct event_header hdr;
 	__u64 start_boot_ns; /* the process's start, same clock as boot_ns */
+	__u64 exec_seq;      /* the exiting image's exec counter (execid.bpf.h) */
 	__u32 exit_code;     /* as wait(2) reports it: status << 8 | core << 7 | signal */
 	__u32 pad;
 	/* Resource usage of the whole thread group (rusage.bpf.h). */
@@ -118,6 +125,7 @@ enum rusage_flags {
 struct fork_event {
 	struct event_header hdr; /* pid is the child, ppid the parent */
 	__u64 start_boot_ns;
+	__u64 exec_seq; /* the child's exec counter: its parent's, copied */
 };
 
 /* Counters the program keeps in the per-CPU "stats" array. */

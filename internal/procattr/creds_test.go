@@ -122,7 +122,7 @@ func TestMaxAttributesHoldsTheLargestExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &bpf.Event{Kind: bpf.KindExec, Retval: -13, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
+	ev := &bpf.Event{Kind: bpf.KindExec, PPID: 1, Retval: -13, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
 		ArgsTruncated: true, ArgsUnreadable: true, FilenameTruncated: true, CapEffective: 1, Privileges: bpf.PrivFileCaps}
 	got := MapSink{}
 	(&Mapper{Redactor: r}).Attributes(ev, got)
