@@ -118,6 +118,15 @@ func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	ev.StartTime = d.clock.wallTime(e.StartBootNs)
 	ev.Image = Image{PID: e.Hdr.Pid, StartBootNs: e.StartBootNs, ExecSeq: e.ExecSeq}
 	ev.ParentImage = Image{PID: e.Hdr.Ppid, StartBootNs: e.ParentStartBootNs, ExecSeq: e.ParentExecSeq}
+	ev.SessionID, ev.PGID, ev.VPID, ev.AuditSessionID = e.Sid, e.Pgid, e.Vpid, e.AuditSessionId
+	ev.TTYIndex = e.TtyIndex
+	if e.TtyIndex >= 0 {
+		name := unsafe.Slice((*byte)(unsafe.Pointer(&e.TtyName[0])), len(e.TtyName))
+		if n := bytes.IndexByte(name, 0); n >= 0 {
+			name = name[:n]
+		}
+		ev.TTYName = string(name) // only execs on a terminal allocate
+	}
 
 	tpSize, tsSize := int(e.TraceparentSize), int(e.TracestateSize)
 	if argsSize+filenameSize+tpSize+tsSize > len(data) {

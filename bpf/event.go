@@ -103,6 +103,15 @@ type Event struct {
 	Image Image
 	// Exec events: the image the real parent (PPID) runs at the exec.
 	ParentImage Image
+
+	// Exec events: the session. SessionID and PGID are host pids; VPID is
+	// the tgid in the process's own PID namespace (PID outside one).
+	SessionID, PGID, VPID uint32
+	AuditSessionID        uint32 // math.MaxUint32 when unset
+	// The controlling terminal as the kernel names it (tty->name: pts3,
+	// tty1), "" without one; TTYIndex is its index, -1 without one.
+	TTYName  string
+	TTYIndex int32
 	// Exit events: what the whole process used.
 	Rusage Rusage
 }

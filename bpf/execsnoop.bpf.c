@@ -100,6 +100,7 @@ struct {
 #include "rusage.bpf.h"
 #include "creds.bpf.h"
 #include "execid.bpf.h"
+#include "session.bpf.h"
 
 static __always_inline void count_stat(__u32 index)
 {
@@ -238,6 +239,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	fill_header(&s->event.hdr, EVENT_EXEC, task);
 	fill_exec_creds(&s->event, task, bprm);
 	fill_exec_identity(&s->event, task);
+	fill_exec_session(&s->event, task);
 	s->event.retval = 0;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.argc = BPF_CORE_READ(bprm, argc);
@@ -347,6 +349,7 @@ static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, 
 	fill_header(&s->event.hdr, EVENT_EXEC, task);
 	fill_exec_creds(&s->event, task, NULL); /* the caller's: nothing was raised */
 	fill_exec_identity(&s->event, task);
+	fill_exec_session(&s->event, task);
 	s->event.retval = ret;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.flags = 0;

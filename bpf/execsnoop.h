@@ -6,6 +6,7 @@
 #define EXECSNOOP_H
 
 #define TASK_COMM_LEN 16
+#define TTY_NAME_SIZE 36 /* of tty->name's 64: pts, tty, ttyS and the like need far less */
 
 /* Upper bounds the verifier needs; the configured limits sit below them. */
 #define ARGS_SIZE_LIMIT (32 * 1024) /* argv byte budget */
@@ -93,6 +94,13 @@ struct exec_event {
 	__u64 exec_seq;
 	__u64 parent_start_boot_ns;
 	__u64 parent_exec_seq;
+	/* The session (session.bpf.h). */
+	__u32 sid;              /* session id, a host pid */
+	__u32 pgid;             /* process group id, a host pid */
+	__u32 vpid;             /* the tgid in the process's own PID namespace */
+	__u32 audit_session_id; /* (u32)-1 when unset */
+	__s32 tty_index;        /* controlling terminal's index, -1 without one */
+	char tty_name[TTY_NAME_SIZE]; /* tty->name, e.g. pts3, tty1 */
 };
 
 struct exit_event {

@@ -59,6 +59,12 @@ type execsnoopExecEvent struct {
 	ExecSeq           uint64
 	ParentStartBootNs uint64
 	ParentExecSeq     uint64
+	Sid               uint32
+	Pgid              uint32
+	Vpid              uint32
+	AuditSessionId    uint32
+	TtyIndex          int32
+	TtyName           [36]int8
 }
 
 type execsnoopExecFlags uint32

@@ -62,7 +62,7 @@ const (
 // MaxAttributes is how many attributes Attributes emits for one event at
 // most (an exec with a cgroup and every flag, capabilities and raised
 // privileges), so that sinks can size storage once.
-const MaxAttributes = 30
+const MaxAttributes = 36
 
 // Event names.
 const (
@@ -279,6 +279,7 @@ func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
 		s.Int(LoginUID, int64(ev.LoginUID))
 	}
 	credAttributes(ev, s)
+	sessionAttributes(ev, s)
 	s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
 	if ev.ArgsTruncated {
 		s.Bool(ArgsTruncated, true)
