@@ -416,10 +416,13 @@ func TestJSON(t *testing.T) {
 		procattr.ProcessCommand: "/bin/sh", procattr.ProcessCommandArgs: []string{"/bin/sh", "-c", "exit 3", mark},
 		procattr.ProcessArgsCount: 4, procattr.ExecSyscall: "execve", procattr.ExecRetval: 0,
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
+		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
+		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
 	} {
 		want[k] = v
 	}
-	assertAttrs(t, ex, want, optional...)
+	// The terminal and audit session are the test runner's.
+	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID)...)
 
 	exit := find(procattr.EventExit, sh.Process.Pid, "")
 	if exit.Severity != "INFO" || !regexp.MustCompile(`^sh exited with status 3 after \d+\.\d\ds$`).MatchString(exit.Body) {
@@ -432,6 +435,7 @@ func TestJSON(t *testing.T) {
 		procattr.CPUTimeUser: nil, procattr.CPUTimeSystem: nil, procattr.MemoryPeak: nil,
 		procattr.PagingFaultsMinor: nil, procattr.PagingFaultsMajor: nil,
 		procattr.ContextSwitchesVol: nil, procattr.ContextSwitchesInvol: nil,
+		procattr.ExecID: ex.Attributes[procattr.ExecID],
 	} {
 		want[k] = v
 	}
@@ -691,14 +695,16 @@ func TestOwnPIDNamespace(t *testing.T) {
 	c := startCommand(t, exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", binary, "--json"))
 	mark := marker()
 	host := runMarked(t, "/bin/true", mark)
+	// The CLI is still writing: a last line without its newline is not whole.
+	whole := func() string { out := c.stdout.String(); return out[:strings.LastIndexByte(out, '\n')+1] }
 	deadline := time.Now().Add(waitFor)
-	for !strings.Contains(c.stdout.String(), mark) {
+	for !strings.Contains(whole(), mark) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the host's exec was not reported within %s; stderr: %s", waitFor, c.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, l := range parseJSONLines(t, c.stdout.String()) {
+	for _, l := range parseJSONLines(t, whole()) {
 		if slices.Contains(argsOf(l), mark) {
 			if pid, _ := intAttr(l, procattr.ProcessPID); pid != int64(host.Process.Pid) {
 				t.Errorf("process.pid %d, want the host's %d", pid, host.Process.Pid)
