@@ -117,7 +117,6 @@ static __always_inline void fill_exec_creds(struct exec_event *e, struct task_st
 	e->real_gid = BPF_CORE_READ(cred, gid.val);
 	e->saved_gid = BPF_CORE_READ(cred, sgid.val);
 	e->cap_effective = CRED_CAPS(cred, cap_effective);
-	e->start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	if (bprm)
 		e->privileges = exec_privileges(bprm, e, CRED_CAPS(cred, cap_permitted) & ~CRED_CAPS(cred, cap_ambient));
 	else

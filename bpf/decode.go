@@ -78,6 +78,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		}
 		ev.ExitCode = e.ExitCode
 		ev.StartTime = d.clock.wallTime(e.StartBootNs)
+		ev.Image = Image{PID: hdr.Pid, StartBootNs: e.StartBootNs, ExecSeq: e.ExecSeq}
 		ev.Rusage = rusageOf(&e)
 	case KindFork:
 		var e execsnoopForkEvent
@@ -85,6 +86,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 			return fmt.Errorf("%w: fork record of %d bytes", ErrMalformedRecord, len(raw))
 		}
 		ev.StartTime = d.clock.wallTime(e.StartBootNs)
+		ev.Image = Image{PID: hdr.Pid, StartBootNs: e.StartBootNs, ExecSeq: e.ExecSeq}
 	default:
 		return fmt.Errorf("%w: unknown event kind %d", ErrMalformedRecord, hdr.Kind)
 	}
@@ -114,6 +116,17 @@ func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	ev.CapEffective = e.CapEffective
 	ev.Privileges = Privileges(e.Privileges)
 	ev.StartTime = d.clock.wallTime(e.StartBootNs)
+	ev.Image = Image{PID: e.Hdr.Pid, StartBootNs: e.StartBootNs, ExecSeq: e.ExecSeq}
+	ev.ParentImage = Image{PID: e.Hdr.Ppid, StartBootNs: e.ParentStartBootNs, ExecSeq: e.ParentExecSeq}
+	ev.SessionID, ev.PGID, ev.VPID, ev.AuditSessionID = e.Sid, e.Pgid, e.Vpid, e.AuditSessionId
+	ev.TTYIndex = e.TtyIndex
+	if e.TtyIndex >= 0 {
+		name := unsafe.Slice((*byte)(unsafe.Pointer(&e.TtyName[0])), len(e.TtyName))
+		if n := bytes.IndexByte(name, 0); n >= 0 {
+			name = name[:n]
+		}
+		ev.TTYName = string(name) // only execs on a terminal allocate
+	}
 
 	tpSize, tsSize := int(e.TraceparentSize), int(e.TracestateSize)
 	if argsSize+filenameSize+tpSize+tsSize > len(data) {

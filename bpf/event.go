@@ -96,8 +96,34 @@ type Event struct {
 	// Exec, exit and fork events: when the process started (its fork;
 	// an exec does not restart it).
 	StartTime time.Time
+	// Exec, exit and fork events: the process image, as the kernel names
+	// it (procattr formats execsnoop.exec.id from it): the process's
+	// start on the boot-time clock, which unlike StartTime does not move
+	// with the wall clock, and its exec counter (task->self_exec_id).
+	Image Image
+	// Exec events: the image the real parent (PPID) runs at the exec.
+	ParentImage Image
+
+	// Exec events: the session. SessionID and PGID are host pids; VPID is
+	// the tgid in the process's own PID namespace (PID outside one).
+	SessionID, PGID, VPID uint32
+	AuditSessionID        uint32 // math.MaxUint32 when unset
+	// The controlling terminal as the kernel names it (tty->name: pts3,
+	// tty1), "" without one; TTYIndex is its index, -1 without one.
+	TTYName  string
+	TTYIndex int32
 	// Exit events: what the whole process used.
 	Rusage Rusage
+}
+
+// Image names one process image on a host for one boot: the same on the
+// image's exec, exit and fork (of its children: their own start) records,
+// different after the next exec by the process or for the next process
+// with its pid.
+type Image struct {
+	PID         uint32
+	StartBootNs uint64 // the process's start, nanoseconds since boot
+	ExecSeq     uint64 // exec counter: one more after each exec
 }
 
 // Privileges is the set of ways an exec raised the process's privileges.

@@ -99,6 +99,8 @@ struct {
 #include "tracectx.bpf.h"
 #include "rusage.bpf.h"
 #include "creds.bpf.h"
+#include "execid.bpf.h"
+#include "session.bpf.h"
 
 static __always_inline void count_stat(__u32 index)
 {
@@ -236,6 +238,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 
 	fill_header(&s->event.hdr, EVENT_EXEC, task);
 	fill_exec_creds(&s->event, task, bprm);
+	fill_exec_identity(&s->event, task);
+	fill_exec_session(&s->event, task);
 	s->event.retval = 0;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.argc = BPF_CORE_READ(bprm, argc);
@@ -344,6 +348,8 @@ static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, 
 
 	fill_header(&s->event.hdr, EVENT_EXEC, task);
 	fill_exec_creds(&s->event, task, NULL); /* the caller's: nothing was raised */
+	fill_exec_identity(&s->event, task);
+	fill_exec_session(&s->event, task);
 	s->event.retval = ret;
 	s->event.loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : -1;
 	s->event.flags = 0;
@@ -412,7 +418,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 
 	struct exit_event e = {};
 	fill_header(&e.hdr, EVENT_EXIT, task);
-	e.start_boot_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	read_exec_identity(task, &e.start_boot_ns, &e.exec_seq);
 	e.exit_code = BPF_CORE_READ(task, exit_code);
 	fill_rusage(&e, task);
 	output(ctx, &e, sizeof(e), STAT_LOST_EXIT);
@@ -433,7 +439,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	e.hdr.pid = BPF_CORE_READ(child, tgid);
 	e.hdr.tid = e.hdr.pid;
 	e.hdr.ppid = BPF_CORE_READ(parent, tgid);
-	e.start_boot_ns = BPF_CORE_READ(child, start_boottime);
+	read_exec_identity(child, &e.start_boot_ns, &e.exec_seq);
 	output(ctx, &e, sizeof(e), STAT_LOST_FORK);
 	return 0;
 }

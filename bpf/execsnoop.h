@@ -6,6 +6,7 @@
 #define EXECSNOOP_H
 
 #define TASK_COMM_LEN 16
+#define TTY_NAME_SIZE 36 /* of tty->name's 64: pts, tty, ttyS and the like need far less */
 
 /* Upper bounds the verifier needs; the configured limits sit below them. */
 #define ARGS_SIZE_LIMIT (32 * 1024) /* argv byte budget */
@@ -87,11 +88,25 @@ struct exec_event {
 	__u64 start_boot_ns; /* the process's start (its fork), same clock as boot_ns */
 	__u32 privileges;    /* enum exec_privileges; 0 for a failed exec */
 	__u32 pad3;
+	/* The image (execid.bpf.h): this process's exec counter after a
+	 * successful exec (the caller's for a failed one), and the real
+	 * parent's start and exec counter. */
+	__u64 exec_seq;
+	__u64 parent_start_boot_ns;
+	__u64 parent_exec_seq;
+	/* The session (session.bpf.h). */
+	__u32 sid;              /* session id, a host pid */
+	__u32 pgid;             /* process group id, a host pid */
+	__u32 vpid;             /* the tgid in the process's own PID namespace */
+	__u32 audit_session_id; /* (u32)-1 when unset */
+	__s32 tty_index;        /* controlling terminal's index, -1 without one */
+	char tty_name[TTY_NAME_SIZE]; /* tty->name, e.g. pts3, tty1 */
 };
 
 struct exit_event {
 	struct event_header hdr;
 	__u64 start_boot_ns; /* the process's start, same clock as boot_ns */
+	__u64 exec_seq;      /* the exiting image's exec counter (execid.bpf.h) */
 	__u32 exit_code;     /* as wait(2) reports it: status << 8 | core << 7 | signal */
 	__u32 pad;
 	/* Resource usage of the whole thread group (rusage.bpf.h). */
@@ -118,6 +133,7 @@ enum rusage_flags {
 struct fork_event {
 	struct event_header hdr; /* pid is the child, ppid the parent */
 	__u64 start_boot_ns;
+	__u64 exec_seq; /* the child's exec counter: its parent's, copied */
 };
 
 /* Counters the program keeps in the per-CPU "stats" array. */

@@ -35,27 +35,36 @@ const (
 )
 
 type execsnoopExecEvent struct {
-	_               structs.HostLayout
-	Hdr             execsnoopEventHeader
-	Retval          int32
-	Loginuid        uint32
-	Argc            uint32
-	ArgsSize        uint16
-	FilenameSize    uint16
-	Syscall         uint8
-	Flags           uint8
-	Pad             [6]uint8
-	TraceparentSize uint16
-	TracestateSize  uint16
-	Pad2            uint32
-	RealUid         uint32
-	SavedUid        uint32
-	RealGid         uint32
-	SavedGid        uint32
-	CapEffective    uint64
-	StartBootNs     uint64
-	Privileges      uint32
-	Pad3            uint32
+	_                 structs.HostLayout
+	Hdr               execsnoopEventHeader
+	Retval            int32
+	Loginuid          uint32
+	Argc              uint32
+	ArgsSize          uint16
+	FilenameSize      uint16
+	Syscall           uint8
+	Flags             uint8
+	Pad               [6]uint8
+	TraceparentSize   uint16
+	TracestateSize    uint16
+	Pad2              uint32
+	RealUid           uint32
+	SavedUid          uint32
+	RealGid           uint32
+	SavedGid          uint32
+	CapEffective      uint64
+	StartBootNs       uint64
+	Privileges        uint32
+	Pad3              uint32
+	ExecSeq           uint64
+	ParentStartBootNs uint64
+	ParentExecSeq     uint64
+	Sid               uint32
+	Pgid              uint32
+	Vpid              uint32
+	AuditSessionId    uint32
+	TtyIndex          int32
+	TtyName           [36]int8
 }
 
 type execsnoopExecFlags uint32
@@ -95,6 +104,7 @@ type execsnoopExitEvent struct {
 	_           structs.HostLayout
 	Hdr         execsnoopEventHeader
 	StartBootNs uint64
+	ExecSeq     uint64
 	ExitCode    uint32
 	Pad         uint32
 	RuntimeNs   uint64
@@ -115,6 +125,7 @@ type execsnoopForkEvent struct {
 	_           structs.HostLayout
 	Hdr         execsnoopEventHeader
 	StartBootNs uint64
+	ExecSeq     uint64
 }
 
 type execsnoopRusageFlags uint32

@@ -144,10 +144,13 @@ func TestJSON(t *testing.T) {
 		procattr.ProcessCommand: "/bin/sh", procattr.ProcessCommandArgs: []string{"/bin/sh", "-c", "exit 3", mark},
 		procattr.ProcessArgsCount: 4, procattr.ExecSyscall: "execve", procattr.ExecRetval: 0,
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
+		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
+		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
 	} {
 		want[k] = v
 	}
-	assertAttrs(t, ex, want, optional...)
+	// The terminal and audit session are the test runner's.
+	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID)...)
 
 	exit := find(procattr.EventExit, sh.Process.Pid, "")
 	if exit.Severity != "INFO" || !regexp.MustCompile(`^sh exited with status 3 after \d+\.\d\ds$`).MatchString(exit.Body) {
@@ -160,6 +163,7 @@ func TestJSON(t *testing.T) {
 		procattr.CPUTimeUser: nil, procattr.CPUTimeSystem: nil, procattr.MemoryPeak: nil,
 		procattr.PagingFaultsMinor: nil, procattr.PagingFaultsMajor: nil,
 		procattr.ContextSwitchesVol: nil, procattr.ContextSwitchesInvol: nil,
+		procattr.ExecID: ex.Attributes[procattr.ExecID],
 	} {
 		want[k] = v
 	}

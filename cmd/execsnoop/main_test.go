@@ -256,14 +256,16 @@ func TestOwnPIDNamespace(t *testing.T) {
 	c := startCommand(t, exec.Command("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", binary, "--json"))
 	mark := marker()
 	host := runMarked(t, "/bin/true", mark)
+	// The CLI is still writing: a last line without its newline is not whole.
+	whole := func() string { out := c.stdout.String(); return out[:strings.LastIndexByte(out, '\n')+1] }
 	deadline := time.Now().Add(waitFor)
-	for !strings.Contains(c.stdout.String(), mark) {
+	for !strings.Contains(whole(), mark) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the host's exec was not reported within %s; stderr: %s", waitFor, c.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, l := range parseJSONLines(t, c.stdout.String()) {
+	for _, l := range parseJSONLines(t, whole()) {
 		if slices.Contains(argsOf(l), mark) {
 			if pid, _ := intAttr(l, procattr.ProcessPID); pid != int64(host.Process.Pid) {
 				t.Errorf("process.pid %d, want the host's %d", pid, host.Process.Pid)

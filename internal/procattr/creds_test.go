@@ -122,8 +122,9 @@ func TestMaxAttributesHoldsTheLargestExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &bpf.Event{Kind: bpf.KindExec, Retval: -13, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
-		ArgsTruncated: true, ArgsUnreadable: true, FilenameTruncated: true, CapEffective: 1, Privileges: bpf.PrivFileCaps}
+	ev := &bpf.Event{Kind: bpf.KindExec, PPID: 1, Retval: -13, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
+		ArgsTruncated: true, ArgsUnreadable: true, FilenameTruncated: true, CapEffective: 1, Privileges: bpf.PrivFileCaps,
+		PID: 7, VPID: 1, TTYIndex: 0, TTYName: "pts0", AuditSessionID: 3}
 	got := MapSink{}
 	(&Mapper{Redactor: r}).Attributes(ev, got)
 	if got[ArgsRedacted] != true || got[ArgsEscaped] != true {

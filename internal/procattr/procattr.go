@@ -62,7 +62,7 @@ const (
 // MaxAttributes is how many attributes Attributes emits for one event at
 // most (an exec with a cgroup and every flag, capabilities and raised
 // privileges), so that sinks can size storage once.
-const MaxAttributes = 28
+const MaxAttributes = 36
 
 // Event names.
 const (
@@ -229,6 +229,7 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 	s.Int(GroupID, int64(ev.GID))
 	s.Int(ThreadID, int64(ev.TID))
 	s.Str(ThreadName, EscapeInvalidUTF8(ev.Comm))
+	idAttributes(ev, s)
 	if p := m.cgroupPath(ev); p != "" {
 		// As a /proc/PID/cgroup line of the v2 hierarchy.
 		s.Str(ProcessLinuxCgroup, "0::"+p)
@@ -278,6 +279,7 @@ func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
 		s.Int(LoginUID, int64(ev.LoginUID))
 	}
 	credAttributes(ev, s)
+	sessionAttributes(ev, s)
 	s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
 	if ev.ArgsTruncated {
 		s.Bool(ArgsTruncated, true)

@@ -36,7 +36,8 @@ func TestExecAttributes(t *testing.T) {
 	ev := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 10, PPID: 1, UID: 1000, GID: 100, Comm: "ls",
 		Filename: "/usr/bin/ls", Args: []string{"ls", "-l", ""}, Argc: 3, Syscall: bpf.SyscallExecve,
 		LoginUID: 1000, Time: start.Add(time.Second), StartTime: start, RealUID: 1001, SavedUID: 1002, RealGID: 101,
-		SavedGID: 102}
+		SavedGID: 102, Image: bpf.Image{PID: 10, StartBootNs: 5, ExecSeq: 2}, ParentImage: bpf.Image{PID: 1, StartBootNs: 1, ExecSeq: 1},
+		SessionID: 8, PGID: 9, VPID: 10, AuditSessionID: ^uint32(0), TTYIndex: -1}
 	got := MapSink{}
 	(&Mapper{}).Attributes(ev, got)
 	want := MapSink{
@@ -46,6 +47,8 @@ func TestExecAttributes(t *testing.T) {
 		ExecSyscall: "execve", ExecRetval: int64(0), LoginUID: int64(1000),
 		ProcessCreationTime: "2026-11-25T10:00:00Z", ProcessRealUserID: int64(1001), ProcessSavedUserID: int64(1002),
 		RealGroupID: int64(101), SavedGroupID: int64(102),
+		ExecID: ExecIDOf(ev.Image), ParentExecID: ExecIDOf(ev.ParentImage),
+		ProcessSessionLeaderPID: int64(8), ProcessGroupLeaderPID: int64(9), ProcessInteractive: false,
 	}
 	assertAttrs(t, got, want)
 	if EventName(ev) != EventExec || SeverityOf(ev) != SeverityInfo || (&Mapper{}).Body(ev) != "ls -l ''" {

@@ -97,7 +97,8 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 		Filename: "/usr/bin/tool", Args: []string{"tool", "--password=hunter2", "\xff"}, Argc: 3,
 		Syscall: bpf.SyscallExecveat, LoginUID: 1000, ArgsTruncated: true, ArgsUnreadable: true,
 		FilenameTruncated: true, Time: start, CgroupID: cg, RealUID: 1000, SavedUID: 0, RealGID: 100,
-		SavedGID: 0, CapEffective: 1 << 7, Privileges: bpf.PrivSetuid | bpf.PrivSetgid | bpf.PrivFileCaps}
+		SavedGID: 0, CapEffective: 1 << 7, Privileges: bpf.PrivSetuid | bpf.PrivSetgid | bpf.PrivFileCaps,
+		SessionID: 5, PGID: 6, VPID: 1, AuditSessionID: 4, TTYIndex: 3, TTYName: "pts3"}
 	failed := *exec
 	failed.Retval = -2
 	exit := &bpf.Event{Kind: bpf.KindExit, PID: 10, TID: 10, PPID: 1, Comm: "tool", ExitCode: 3 << 8,

@@ -212,13 +212,13 @@ func chartGatewayConfig(t *testing.T, sinkPort int) int {
 // once what to change, and it keeps running.
 func TestTooLargeRequestIsCountedAndLoggedOnce(t *testing.T) {
 	bin := collectortest.Binary(t)
-	sinkPort := collectortest.Port(t)
+	sinkPort := testenv.Port(t)
 	out := filepath.Join(t.TempDir(), "logs.json")
 	collectortest.Start(t, bin, "small-sink", collectortest.WriteConfig(t, "sink", collectortest.SinkConfig(sinkPort, out, "logs")),
 		func(cmd *exec.Cmd) {
 			cmd.Args = append(cmd.Args, "--config", "yaml:receivers::otlp::protocols::grpc::max_recv_msg_size_mib: 1")
 		})
-	metricsPort := collectortest.Port(t)
+	metricsPort := testenv.Port(t)
 	config := fmt.Sprintf(`
 receivers:
   execsnoop:
@@ -245,7 +245,7 @@ service:
 	longArgStorm(t, marker)
 	// Every exec of the storm either reached the sink or was counted as
 	// refused (which also counts the host's other execs in those batches).
-	deadline := time.Now().Add(collectortest.Timeout(60 * time.Second))
+	deadline := time.Now().Add(testenv.Timeout(60 * time.Second))
 	for {
 		seen := 0
 		for _, lr := range collectortest.LogRecords(out) {
