@@ -101,6 +101,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return printProbeReport(probe, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "execsnoop: %s\n", probe.KernelReport())
+	if _, err := procattr.BootID(); err != nil && (cfg.json || cfg.otlp) {
+		fmt.Fprintf(stderr, "execsnoop: the host's boot id is unreadable (%s): execsnoop.exec.id is unique on this host only within this boot\n", oneLine(err))
+	}
 
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var printer eventWriter

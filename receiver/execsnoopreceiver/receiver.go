@@ -89,6 +89,9 @@ func (r *execsnoopReceiver) start() error {
 	} else {
 		r.set.Logger.Warn("no cgroup v2 hierarchy: records carry no cgroup path or container.id", zap.Error(err))
 	}
+	if _, err := procattr.BootID(); err != nil {
+		r.set.Logger.Warn("the host's boot id is unreadable: execsnoop.exec.id is unique on this host only within this boot", zap.Error(err))
+	}
 	report := probe.KernelReport()
 	r.set.Logger.Info("tracing process execs",
 		zap.String("kernel", report.Kernel),
