@@ -44,6 +44,15 @@ generate: deps
 	go generate ./receiver/...
 	$(MAKE) distribution
 
+# bpf/headers/<arch>/vmlinux.h from the BTF of Debian's cloud kernels
+# (downloaded, never booted; bpf/headers/vmlinux.sh). Not part of generate:
+# it needs the network and changes only when the kernel is meant to change.
+VMLINUX_RELEASE ?= trixie
+.PHONY: vmlinux-headers build-arm64
+vmlinux-headers:
+	bpf/headers/vmlinux.sh x86 $(VMLINUX_RELEASE)
+	bpf/headers/vmlinux.sh arm64 $(VMLINUX_RELEASE)
+
 # Regenerate the committed distribution sources in $(DIST_DIR).
 # -e lets ocb's internal `go mod tidy` pass over two test-only dependencies that
 # the module proxy refuses; they are never built.
@@ -59,6 +68,13 @@ distribution: $(OCB)
 build: distribution
 	cd $(DIST_DIR) && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/$(OTELCOL) .
 	$(if $(wildcard cmd/execsnoop),go build -o bin/execsnoop ./cmd/execsnoop)
+
+# The collector and the CLI for linux/arm64 (static, CGO off) in
+# bin/linux-arm64/.
+build-arm64: distribution
+	mkdir -p bin/linux-arm64
+	cd $(DIST_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o $(CURDIR)/bin/linux-arm64/otelcol-execsnoop .
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o bin/linux-arm64/execsnoop ./cmd/execsnoop
 
 run: build
 	$(OTELCOL) --config config/otelcol.yaml

@@ -8,7 +8,15 @@
  * (5.17), and bpf_task_pt_regs (5.15) with bpf_get_current_task_btf (5.11)
  * only behind a CO-RE check. */
 
-#include "vmlinux.h"
+/* One vmlinux.h per architecture (bpf/headers/vmlinux.sh): bpf2go
+ * compiles this file once per -target with __TARGET_ARCH_<arch> set. */
+#if defined(__TARGET_ARCH_x86)
+#include "headers/x86/vmlinux.h"
+#elif defined(__TARGET_ARCH_arm64)
+#include "headers/arm64/vmlinux.h"
+#else
+#error "execsnoop.bpf.c: no vmlinux.h for this architecture (bpf/headers/vmlinux.sh)"
+#endif
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
@@ -16,13 +24,29 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* SYSCALL_NR reads the saved syscall number (sign-extended: -1 is "no
+ * syscall"); KERNEL_STACK_SIZE is the kernel stack (THREAD_SIZE), whose top
+ * holds the user registers, only used before bpf_task_pt_regs. Debian's
+ * kernels have no KASAN, so both are 16 KiB. */
 #if defined(__TARGET_ARCH_x86)
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
-#define SYSCALL_NR(regs) ((regs)->orig_ax)
-/* x86_64's kernel stack (PAGE_SIZE << 2, Debian's kernels have no KASAN);
- * the user registers sit at its top. Only used before bpf_task_pt_regs. */
+#define SYSCALL_NR(regs) ((long)BPF_CORE_READ(regs, orig_ax))
 #define KERNEL_STACK_SIZE (4096 << 2)
+/* A successful exec's saved syscall number survives into the new image. */
+#define EXEC_NR_FORGOTTEN(nr) false
+#elif defined(__TARGET_ARCH_arm64)
+/* include/uapi/asm-generic/unistd.h */
+#define NR_EXECVE 221
+#define NR_EXECVEAT 281
+#define SYSCALL_NR(regs) ((long)BPF_CORE_READ(regs, syscallno))
+#define KERNEL_STACK_SIZE (4096 << 2) /* MIN_THREAD_SHIFT 14, 4 KiB pages */
+/* arm64's start_thread resets the user registers for the new image before
+ * sched_process_exec; kernels before it kept syscallno for the
+ * sys_exit_execve tracepoint (bcc#3978) forget the syscall too (NO_SYSCALL,
+ * -1). Only execve and execveat get there from user space, and an
+ * fd-relative execveat is told by bprm->fdpath, so -1 reads as execve. */
+#define EXEC_NR_FORGOTTEN(nr) ((nr) == -1)
 #else
 #error "execsnoop.bpf.c: add the exec syscall numbers of this architecture"
 #endif
@@ -248,10 +272,11 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	/* After a successful execveat the saved syscall number reads as execve
 	 * (seen on 6.18), but an fd-relative execveat leaves bprm->fdpath set. */
 	struct pt_regs *regs = current_user_regs();
-	__u64 nr = regs ? BPF_CORE_READ(regs, orig_ax) : 0;
+	long nr = regs ? SYSCALL_NR(regs) : 0;
 	bool fd_relative = bpf_core_field_exists(bprm->fdpath) && BPF_CORE_READ(bprm, fdpath);
-	s->event.syscall = nr == NR_EXECVEAT || fd_relative ? EXEC_SYSCALL_EXECVEAT :
-			   nr == NR_EXECVE ? EXEC_SYSCALL_EXECVE : EXEC_SYSCALL_UNKNOWN;
+	s->event.syscall = nr == NR_EXECVEAT || fd_relative	    ? EXEC_SYSCALL_EXECVEAT :
+			   nr == NR_EXECVE || EXEC_NR_FORGOTTEN(nr) ? EXEC_SYSCALL_EXECVE :
+								      EXEC_SYSCALL_UNKNOWN;
 
 	tracectx_scan(task, s); /* before argv takes the scratch space */
 	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
@@ -323,7 +348,7 @@ static __always_inline int read_failed_exec_arg(struct exec_scratch *s, const ch
  * syscall's saved registers. */
 static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, long ret)
 {
-	__u64 nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = SYSCALL_NR(regs);
 	if (nr != NR_EXECVE && nr != NR_EXECVEAT)
 		return;
 
@@ -383,9 +408,14 @@ int BPF_PROG(handle_exec_failure, struct pt_regs *regs, long ret)
 
 /* Failed execs seen where an exec fails, so that other syscalls pay
  * nothing. Where the kernel's BTF has the syscall wrappers, the loader
- * attaches this program to both __x64_sys_execve and __x64_sys_execveat:
- * it sees every failure with the syscall's own return value. */
+ * attaches this program to both __<arch>_sys_execve and _execveat
+ * (sysExecveFuncs in kernel_linux.go): it sees every failure with the
+ * syscall's own return value. The section names the default target. */
+#if defined(__TARGET_ARCH_x86)
 SEC("fexit/__x64_sys_execve")
+#else
+SEC("fexit/__arm64_sys_execve")
+#endif
 int BPF_PROG(handle_exec_failure_fexit, const struct pt_regs *regs, long ret)
 {
 	if (ret < 0)

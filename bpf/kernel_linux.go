@@ -1,4 +1,4 @@
-//go:build linux && amd64
+//go:build linux && (amd64 || arm64)
 
 package bpf
 
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -20,7 +21,7 @@ type kernelInfo struct {
 	release    string
 	taskPtRegs bool // the bpf_task_pt_regs helper (5.15+)
 	bprmExecve int  // bprm_execve's parameter count; 0 when it is not in BTF
-	sysExecve  bool // __x64_sys_execve and __x64_sys_execveat are in BTF
+	sysExecve  bool // sysExecveFuncs are in BTF
 }
 
 func inspectKernel() (kernelInfo, error) {
@@ -81,7 +82,12 @@ func (k kernelInfo) userRegs() string {
 	return "kernel stack"
 }
 
-var sysExecveFuncs = []string{"__x64_sys_execve", "__x64_sys_execveat"}
+// sysExecveFuncs are the exec syscalls' wrappers (ARCH_HAS_SYSCALL_WRAPPER),
+// named by architecture.
+var sysExecveFuncs = map[string][]string{
+	"amd64": {"__x64_sys_execve", "__x64_sys_execveat"},
+	"arm64": {"__arm64_sys_execve", "__arm64_sys_execveat"},
+}[runtime.GOARCH]
 
 // fexitAttach is a failed-exec fexit program and a function it attaches to.
 type fexitAttach struct{ program, function string }
@@ -101,7 +107,7 @@ func (k kernelInfo) fexitTargets() ([]fexitAttach, error) {
 	if k.bprmExecve == 4 {
 		return []fexitAttach{{execsnoopProgHandleExecFailureFexitBprm, "bprm_execve"}}, nil
 	}
-	return nil, errors.New("neither __x64_sys_execve/__x64_sys_execveat nor a bprm_execve that opens the file " +
+	return nil, errors.New("neither " + strings.Join(sysExecveFuncs, "/") + " nor a bprm_execve that opens the file " +
 		"(before 6.7) is in the kernel's BTF")
 }
 

@@ -1,4 +1,4 @@
-//go:build !linux || !amd64
+//go:build !linux || !(amd64 || arm64)
 
 package bpf
 
@@ -7,10 +7,10 @@ import (
 	"runtime"
 )
 
-// Probe is only implemented on Linux on amd64; elsewhere Open fails.
+// Probe is only implemented on Linux on amd64 and arm64 and arm64; elsewhere Open fails.
 type Probe struct{}
 
-var errUnsupported = errors.New("execsnoop is only supported on Linux (amd64), not " + runtime.GOOS + "/" + runtime.GOARCH)
+var errUnsupported = errors.New("execsnoop is only supported on Linux (amd64, arm64), not " + runtime.GOOS + "/" + runtime.GOARCH)
 
 func Open(Options) (*Probe, error)        { return nil, errUnsupported }
 func (*Probe) Read(*Event) error          { return errUnsupported }
