@@ -17,8 +17,8 @@ all: build
 
 # Debian packages for generating BPF objects (clang, libbpf headers), the
 # reference tool of the benchmark and the tests' helpers (bpftool, setpriv,
-# unshare). `deps` installs the missing ones (as root, from Debian).
-DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools util-linux
+# unshare, setcap, script). `deps` installs the missing ones (as root, from Debian).
+DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools util-linux libcap2-bin bsdutils
 deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
 		dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \

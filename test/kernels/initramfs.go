@@ -36,8 +36,13 @@ type guestBinary struct {
 // hostTools are the host's programs (with their shared libraries) that the
 // tests run and busybox lacks or does differently: bash (the tests check
 // that the CLI's quoting round-trips through it) and util-linux's setpriv
-// (busybox's has no --reuid) and unshare (busybox's has no --kill-child).
-var hostTools = []string{"/bin/bash", "/bin/setpriv", "/bin/unshare"}
+// (busybox's has no --reuid) and unshare (busybox's has no --kill-child);
+// setcap (libcap2-bin) and script (bsdutils), which busybox lacks, for the
+// credential and terminal tests of the bpf package; and id and grep, which
+// those tests copy under other names (a busybox applet is chosen by its
+// name, so a copy of busybox's would not run). All go into /bin.
+var hostTools = []string{"/bin/bash", "/bin/setpriv", "/bin/unshare", "/usr/sbin/setcap", "/usr/bin/script",
+	"/usr/bin/id", "/bin/grep"}
 
 // buildGuest builds the guest's programs into dir/bin.
 func buildGuest(dir string) error {
@@ -90,7 +95,7 @@ func writeInitramfs(dir, path string) error {
 	// file it runs in some cases (execveat of a descriptor since 6.14).
 	var applets []string
 	for _, applet := range strings.Fields(string(out)) {
-		if applet == "init" || applet == "linuxrc" || slices.Contains(hostTools, "/bin/"+applet) ||
+		if applet == "init" || applet == "linuxrc" || slices.ContainsFunc(hostTools, func(tool string) bool { return filepath.Base(tool) == applet }) ||
 			slices.ContainsFunc(guestBinaries, func(b guestBinary) bool { return b.name == applet }) {
 			continue
 		}
@@ -126,7 +131,7 @@ func writeInitramfs(dir, path string) error {
 func (c *cpioWriter) hostTools() error {
 	libs := map[string]bool{}
 	for _, tool := range hostTools {
-		if err := c.copy(tool[1:], tool, 0o755); err != nil {
+		if err := c.copy("bin/"+filepath.Base(tool), tool, 0o755); err != nil {
 			return fmt.Errorf("%v (the guest's tests need it)", err)
 		}
 		out, err := exec.Command("ldd", tool).Output()

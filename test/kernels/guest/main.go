@@ -114,6 +114,7 @@ func setup() []string {
 		{"proc", "/proc"},
 		{"sysfs", "/sys"},
 		{"devtmpfs", "/dev"},
+		{"devpts", "/dev/pts"}, // script's pseudo-terminal
 		{"tmpfs", "/tmp"},
 		{"cgroup2", "/sys/fs/cgroup"},
 		{"bpf", "/sys/fs/bpf"},
