@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 // The chart and the README, which are pinned to Settings below.
@@ -183,17 +185,6 @@ func TestChartSchemaMatchesSettings(t *testing.T) {
 	}
 }
 
-// flatten turns nested maps into dotted keys.
-func flatten(prefix string, m map[string]any, out map[string]any) {
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			flatten(prefix+k+".", sub, out)
-			continue
-		}
-		out[prefix+k] = v
-	}
-}
-
 // TestChartValuesAreDefaults: values.yaml's receiver block lists every
 // setting, each at the receiver's default.
 func TestChartValuesAreDefaults(t *testing.T) {
@@ -201,8 +192,7 @@ func TestChartValuesAreDefaults(t *testing.T) {
 	require.NoError(t, err)
 	sub, err := cm.Sub("receiver")
 	require.NoError(t, err)
-	keys := map[string]any{}
-	flatten("", sub.ToStringMap(), keys)
+	keys := testenv.Flatten(sub.ToStringMap())
 	cfg := &Config{}
 	require.NoError(t, sub.Unmarshal(cfg), "values.yaml's receiver block is no receiver configuration")
 	for _, s := range Settings() {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver"
 )
 
@@ -117,8 +118,7 @@ func TestEveryReceiverSettingRenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]any{}
-	flatten("", sub.ToStringMap(), got)
+	got := testenv.Flatten(sub.ToStringMap())
 	for k, w := range want {
 		wj, _ := json.Marshal(w)
 		gj, _ := json.Marshal(got[k])
@@ -137,16 +137,6 @@ func TestEveryReceiverSettingRenders(t *testing.T) {
 		t.Fatalf("the collector rejects the chart's configuration with every setting: %v\n%s\n%s", err, out, config)
 	}
 	t.Logf("%d settings rendered and validated by %s", len(want), otelcol)
-}
-
-func flatten(prefix string, m map[string]any, out map[string]any) {
-	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			flatten(prefix+k+".", sub, out)
-			continue
-		}
-		out[prefix+k] = v
-	}
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
