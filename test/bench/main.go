@@ -211,11 +211,15 @@ func tracers(tmp string) []tracer {
 	list = append(list, tracer{failed, func(w int) result { return cliJSON(tmp, failed, "ringbuf", w, "-x") }})
 	// The otlp exporter's default compression is gzip; snappy costs a
 	// fraction of its CPU and is what an agent sending to a gateway
-	// collector would pick.
+	// collector would pick. Each runs config/otlp.yaml as shipped (requests
+	// bounded by bytes in the exporter); one row runs the batch processor
+	// by count that it replaced, to show what the byte bound costs.
 	for _, c := range []struct{ transport, compression string }{{"ringbuf", "gzip"}, {"perf", "gzip"}, {"ringbuf", "snappy"}} {
 		name := fmt.Sprintf("otelcol-execsnoop -> OTLP (%s, %s)", c.transport, c.compression)
-		list = append(list, tracer{name, func(w int) result { return collector(tmp, c.transport, c.compression, name, w) }})
+		list = append(list, tracer{name, func(w int) result { return collector(tmp, c.transport, c.compression, byBytes, name, w) }})
 	}
+	countName := "otelcol-execsnoop -> OTLP (ringbuf, gzip, batch processor by count)"
+	list = append(list, tracer{countName, func(w int) result { return collector(tmp, "ringbuf", "gzip", byCount, countName, w) }})
 	return list
 }
 
@@ -342,38 +346,65 @@ func freePort() int {
 	return port
 }
 
-func collector(tmp, transport, compression, name string, workers int) result {
+// batching is how the collector's requests are cut.
+type batching int
+
+const (
+	byBytes batching = iota // config/otlp.yaml: the exporter's queue batches by bytes
+	byCount                 // the batch processor's default 8192 records, no byte bound
+)
+
+// countBatching is config/otlp.yaml without the exporter's byte-sized
+// batches (the batch processor is added by the overlay).
+func countBatching() string {
+	raw, err := os.ReadFile("config/otlp.yaml")
+	check(err)
+	cut := regexp.MustCompile(`(?m)^    sending_queue:\n(^      .*\n|^        .*\n)+`)
+	if !cut.Match(raw) {
+		fail("config/otlp.yaml has no sending_queue block to take out for the count-batching row")
+	}
+	return string(cut.ReplaceAll(raw, nil))
+}
+
+func collector(tmp, transport, compression string, batching batching, name string, workers int) result {
 	bin := filepath.Join(*binDir, "otelcol-execsnoop")
 	sinkPort, metricsPort := freePort(), freePort()
 	sinkOut := filepath.Join(tmp, "sink.json")
 	_ = os.Remove(sinkOut)
 	sinkCfg := writeFile(tmp, "sink.yaml", collectortest.SinkConfig(sinkPort, sinkOut, "logs"))
-	sourceCfg := writeFile(tmp, "source.yaml", fmt.Sprintf(`
+	processors := ""
+	if batching == byCount {
+		processors = `
+processors:
+  batch:`
+	}
+	overlay := fmt.Sprintf(`
 receivers:
   execsnoop:
     buffer:
-      type: %s
-processors:
-  batch:
+      type: %s%s
 exporters:
   otlp_grpc:
     endpoint: 127.0.0.1:%d
     compression: %s
-    tls:
-      insecure: true
-service:%s
-  pipelines:
+service:%s`, transport, processors, sinkPort, compression, collectortest.TelemetryConfig(metricsPort))
+	if batching == byCount {
+		overlay += `  pipelines:
     logs:
-      receivers: [execsnoop]
-      processors: [batch]
-      exporters: [otlp_grpc]
-`, transport, sinkPort, compression, collectortest.TelemetryConfig(metricsPort)))
+      processors: [memory_limiter, batch]
+`
+	}
+	sourceCfg := writeFile(tmp, "source.yaml", overlay)
+	shipped := "config/otlp.yaml"
+	if batching == byCount {
+		shipped = writeFile(tmp, "count.yaml", countBatching())
+	}
 	sinkLog, sourceLog := filepath.Join(tmp, "sink.log"), filepath.Join(tmp, "source.log")
 	sink := exec.Command(bin, "--config", sinkCfg)
 	sink.Stdout, sink.Stderr = create(sinkLog), create(sinkLog+".out")
 	started(sink, fileContains(sinkLog+".out", "Everything is ready"))
 	defer stop(sink)
-	source := exec.Command(bin, "--config", sourceCfg)
+	source := exec.Command(bin, "--config", shipped, "--config", sourceCfg)
 	source.Stdout, source.Stderr = create(sourceLog), create(sourceLog+".err")
 	started(source, fileContains(sourceLog+".err", "Everything is ready"))
 
