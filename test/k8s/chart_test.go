@@ -101,6 +101,8 @@ func TestChartOnCluster(t *testing.T) {
 		{"WithoutCapBPFFailsWithOneLine", e.withoutCapBPF},
 		{"WithoutRBACRecordsStillFlow", e.withoutRBAC},
 		{"UpgradeRollMissesNoExec", func(t *testing.T) { e.upgradeRoll(t) }},
+		// Last: its 60 MB at the sink would slow every later check's reads.
+		{"LongArgvStormReachesTheGateway", e.longArgvStorm},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -129,6 +131,9 @@ agent:
 traces:
   enabled: true
 receiver:
+  # The storm check's 30 KB arguments arrive whole.
+  args:
+    max_bytes: 32768
   traces:
     roots: [execsnoop-k8s-no-root]
 gateway:

@@ -8,6 +8,9 @@
 //	                                a CI job: STEPS steps "workload tick
 //	                                MARKER N", one every INTERVAL (the
 //	                                first after one), then exit
+//	workload storm MARKER N BYTES   N execs of "workload tick MARKER I ARG",
+//	                                ARG being BYTES bytes, two at a time
+//	                                and as fast as they go, then exit
 package main
 
 import (
@@ -16,6 +19,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -27,8 +32,11 @@ func main() {
 	if len(os.Args) == 5 && os.Args[1] == "job" {
 		os.Exit(job(os.Args[2], os.Args[3], os.Args[4]))
 	}
+	if len(os.Args) == 5 && os.Args[1] == "storm" {
+		os.Exit(storm(os.Args[2], os.Args[3], os.Args[4]))
+	}
 	if len(os.Args) != 4 || os.Args[1] != "loop" {
-		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N | workload job MARKER STEPS INTERVAL")
+		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N | workload job MARKER STEPS INTERVAL | workload storm MARKER N BYTES")
 		os.Exit(2)
 	}
 	marker := os.Args[2]
@@ -76,4 +84,47 @@ func job(marker, steps, every string) int {
 		}
 	}
 	return 0
+}
+
+// storm is the oversized-request case: execs whose records are each about
+// BYTES long, as fast as two workers go, so the agent's batches would
+// outgrow a request limit that only counted records.
+func storm(marker, count, size string) int {
+	n, err := strconv.Atoi(count)
+	bytes, err2 := strconv.Atoi(size)
+	self, err3 := os.Executable()
+	if err != nil || err2 != nil || err3 != nil {
+		fmt.Fprintln(os.Stderr, "workload storm:", err, err2, err3)
+		return 2
+	}
+	arg := strings.Repeat("x", bytes)
+	next := make(chan int)
+	failed := make(chan error, 2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range next {
+				if err := exec.Command(self, "tick", marker, strconv.Itoa(seq), arg).Run(); err != nil {
+					failed <- fmt.Errorf("exec %d: %w", seq, err)
+					return
+				}
+			}
+		}()
+	}
+	code := 0
+feed:
+	for seq := 1; seq <= n; seq++ {
+		select {
+		case next <- seq:
+		case err := <-failed:
+			fmt.Fprintln(os.Stderr, "workload storm:", err)
+			code = 1
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return code
 }
