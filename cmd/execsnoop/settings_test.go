@@ -135,6 +135,7 @@ func TestFlagDefaultsDifferOnlyOnPurpose(t *testing.T) {
 		"redaction.patterns":  fmt.Sprint(len(cfg.redactPatterns)),
 		"redaction.enabled":   fmt.Sprint(!cfg.noRedact),
 		"exits":               fmt.Sprint(cfg.opts.Exits),
+		"executable_file":     fmt.Sprint(cfg.executableFile),
 		"failed_execs":        string(cfg.opts.FailedExecs),
 	}
 	for _, s := range execsnoopreceiver.Settings() {
