@@ -161,6 +161,13 @@ type Executable struct {
 	Modified time.Time
 }
 
+// StatDev is Dev as stat(2) reports st_dev (the kernel's new_encode_dev),
+// to compare the file the kernel ran with a file user space opens.
+func (x *Executable) StatDev() uint64 {
+	major, minor := uint64(x.Dev>>20), uint64(x.Dev&(1<<20-1))
+	return minor&0xff | major<<8 | (minor&^0xff)<<12
+}
+
 // File system magic numbers an anonymous executable can live on.
 const (
 	tmpfsMagic     = 0x01021994

@@ -129,7 +129,7 @@ func TestExecutableFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !x.Valid || x.Memfd || x.Deleted || x.Script || x.Inode != st.Ino || x.Mode != st.Mode ||
-		x.Links != uint32(st.Nlink) || x.OwnerUID != st.Uid || x.FSMagic == 0 {
+		x.Links != uint32(st.Nlink) || x.OwnerUID != st.Uid || x.FSMagic == 0 || x.StatDev() != st.Dev {
 		t.Errorf("executable %+v, want stat's %+v", x, st)
 	}
 	if want := time.Unix(st.Mtim.Unix()); !x.Modified.Equal(want) {
