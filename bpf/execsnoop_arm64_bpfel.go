@@ -165,6 +165,7 @@ type execsnoopPathWalk struct {
 	_          structs.HostLayout
 	Dentry     uint64
 	Mnt        uint64
+	MntRoot    uint64
 	RootDentry uint64
 	RootMnt    uint64
 	Pos        uint32

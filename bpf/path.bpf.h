@@ -34,6 +34,7 @@ _Static_assert(PATH_DATA_AT_MAX + PATH_SIZE_LIMIT <= sizeof(((struct exec_scratc
 struct path_walk {
 	__u64 dentry;      /* struct dentry * to name next */
 	__u64 mnt;         /* struct mount * it is in */
+	__u64 mnt_root;    /* that mount's root dentry, read once per mount */
 	__u64 root_dentry; /* the process's root, where the walk stops */
 	__u64 root_mnt;    /* struct vfsmount * */
 	__u32 pos;
@@ -57,8 +58,10 @@ struct {
  * fit: the walk ends, cut. */
 static __always_inline int path_prepend(struct path_walk *w, struct dentry *d)
 {
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	struct qstr q = {}; /* length and name in one read */
+	bpf_core_read(&q, sizeof(q), &d->d_name);
+	__u32 len = q.len;
+	const unsigned char *name = q.name;
 	__u32 pos = w->pos;
 
 	if (pos > PATH_SIZE_LIMIT || len + 1 > pos) {
@@ -84,7 +87,7 @@ static __always_inline int path_step(struct path_walk *w)
 		return 1;
 	if (w->dentry == w->root_dentry && (__u64)vm == w->root_mnt)
 		return 1;
-	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
+	struct dentry *mnt_root = (struct dentry *)w->mnt_root;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 	if (d == mnt_root || d == parent) {
 		if (d != mnt_root) {
@@ -98,6 +101,7 @@ static __always_inline int path_step(struct path_walk *w)
 			return 1; /* the namespace's root mount */
 		w->dentry = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
 		w->mnt = (__u64)up;
+		w->mnt_root = (__u64)BPF_CORE_READ(up, mnt.mnt_root);
 		return 0;
 	}
 	if (path_prepend(w, d))
@@ -150,6 +154,7 @@ static __always_inline struct path_walk *path_start(const struct path *path, str
 	w->dentry = (__u64)BPF_CORE_READ(path, dentry);
 	/* container_of, with the offset relocated */
 	w->mnt = (__u64)vm - bpf_core_field_offset(struct mount, mnt);
+	w->mnt_root = (__u64)BPF_CORE_READ(vm, mnt_root);
 	w->root_dentry = (__u64)BPF_CORE_READ(fs, root.dentry);
 	w->root_mnt = (__u64)BPF_CORE_READ(fs, root.mnt);
 	w->pos = PATH_SIZE_LIMIT;
