@@ -141,6 +141,20 @@ func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	ev.EnvUnreadable = e.Flags&uint8(execsnoopExecFlagsEXEC_ENV_UNREADABLE) != 0
 	ev.EnvTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_ENV_TRUNCATED) != 0
 	ev.TraceStateTruncated = e.Flags&uint8(execsnoopExecFlagsEXEC_TRACESTATE_TRUNCATED) != 0
+	pathsAt := argsSize + filenameSize + tpSize + tsSize
+	exeSize, cwdSize := int(e.ExePathSize), int(e.CwdSize)
+	if pathsAt+exeSize+cwdSize > len(data) {
+		return fmt.Errorf("%w: exec record claims %d+%d path bytes after %d, has %d",
+			ErrMalformedRecord, exeSize, cwdSize, pathsAt, len(data))
+	}
+	fileFlags := execsnoopExecFileFlags(e.FileFlags)
+	if cwdSize > 0 {
+		ev.Cwd = string(data[pathsAt+exeSize : pathsAt+exeSize+cwdSize])
+		ev.CwdCut = fileFlags&execsnoopExecFileFlagsEXEC_CWD_CUT != 0
+	}
+	if fileFlags&execsnoopExecFileFlagsEXEC_FILE_VALID != 0 {
+		ev.Executable = executableOf(&e, fileFlags, data[pathsAt:pathsAt+exeSize])
+	}
 	filename := data[argsSize : argsSize+filenameSize]
 	ev.Filename = string(bytes.TrimSuffix(filename, []byte{0}))
 	ev.Args = d.splitArgs(ev.Args, data[:argsSize], ev)
@@ -168,6 +182,34 @@ func (d *decoder) splitArgs(args []string, blob []byte, ev *Event) []string {
 		all = all[end+1:]
 	}
 	return args
+}
+
+func executableOf(e *execsnoopExecEvent, flags execsnoopExecFileFlags, path []byte) Executable {
+	x := Executable{
+		Valid:        true,
+		Path:         string(path),
+		PathCut:      flags&execsnoopExecFileFlagsEXEC_FILE_PATH_CUT != 0,
+		Script:       flags&execsnoopExecFileFlagsEXEC_FILE_SCRIPT != 0,
+		Overlay:      flags&execsnoopExecFileFlagsEXEC_FILE_OVERLAY != 0,
+		UpperLayer:   flags&execsnoopExecFileFlagsEXEC_FILE_UPPER != 0,
+		LayerUnknown: flags&execsnoopExecFileFlagsEXEC_FILE_LAYER_UNKNOWN != 0,
+		Inode:        e.ExeIno,
+		Dev:          e.ExeDev,
+		Mode:         uint32(e.ExeMode),
+		Links:        e.ExeNlink,
+		OwnerUID:     e.ExeUid,
+		FSMagic:      e.ExeMagic,
+		Changed:      time.Unix(e.ExeCtimeSec, int64(e.ExeCtimeNsec)),
+		Modified:     time.Unix(e.ExeMtimeSec, int64(e.ExeMtimeNsec)),
+	}
+	// memfd_create's files are shmem (or hugetlbfs) files that no
+	// directory holds, named "memfd:" and the caller's name. A file in
+	// /dev/shm named so is in a directory, so it is not detached.
+	detached := flags&execsnoopExecFileFlagsEXEC_FILE_DETACHED != 0
+	x.Memfd = detached && (x.FSMagic == tmpfsMagic || x.FSMagic == hugetlbfsMagic) &&
+		strings.HasPrefix(x.Path, "/memfd:")
+	x.Deleted = !x.Memfd && x.Links == 0
+	return x
 }
 
 func rusageOf(e *execsnoopExitEvent) Rusage {

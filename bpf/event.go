@@ -114,7 +114,65 @@ type Event struct {
 	TTYIndex int32
 	// Exit events: what the whole process used.
 	Rusage Rusage
+
+	// Exec events: the working directory at the exec, absolute, read in
+	// the kernel (fs->pwd) for failed execs too; "" when unread. CwdCut:
+	// it hit PathSizeLimit or PathDepthLimit and holds only its tail.
+	Cwd    string
+	CwdCut bool
+	// Exec events: the file a successful exec runs; zero for a failed one.
+	Executable Executable
 }
+
+// The bounds of the kernel's path walk (enum path_limits in execsnoop.h).
+const (
+	PathSizeLimit  = int(execsnoopPathLimitsPATH_SIZE_LIMIT)  // bytes, with the NUL
+	PathDepthLimit = int(execsnoopPathLimitsPATH_DEPTH_LIMIT) // names plus mounts crossed
+)
+
+// Executable is what the kernel says at a successful exec about the file
+// it runs (bprm->file: for a script, its interpreter).
+type Executable struct {
+	Valid bool // read: the exec succeeded
+	// Path is absolute, walked from the file's dentry up to the process's
+	// root, crossing mounts (what /proc/PID/exe shows, without
+	// " (deleted)"). An anonymous file has "/" and its own name, as
+	// "/memfd:NAME". PathCut: the walk hit a bound; Path is the tail.
+	Path    string
+	PathCut bool
+	// Script: the exec named a file that an interpreter runs (a #!
+	// script or a binfmt_misc format); Path is the interpreter, the
+	// Event's Filename the script as passed.
+	Script bool
+	// Memfd: an anonymous file from memfd_create (fileless execution).
+	// Deleted: a named file with no links left (never with Memfd).
+	Memfd, Deleted bool
+	// Overlay: the file is on overlayfs; UpperLayer: its real file is in
+	// the writable upper layer; LayerUnknown: the real file was not found.
+	Overlay, UpperLayer, LayerUnknown bool
+
+	Inode    uint64
+	Dev      uint32 // the kernel's dev_t encoding (major << 20 | minor)
+	Mode     uint32 // st_mode: file type and permission bits
+	Links    uint32
+	OwnerUID uint32
+	FSMagic  uint32 // the file system's magic number (statfs f_type)
+	Changed  time.Time
+	Modified time.Time
+}
+
+// StatDev is Dev as stat(2) reports st_dev (the kernel's new_encode_dev),
+// to compare the file the kernel ran with a file user space opens.
+func (x *Executable) StatDev() uint64 {
+	major, minor := uint64(x.Dev>>20), uint64(x.Dev&(1<<20-1))
+	return minor&0xff | major<<8 | (minor&^0xff)<<12
+}
+
+// File system magic numbers an anonymous executable can live on.
+const (
+	tmpfsMagic     = 0x01021994
+	hugetlbfsMagic = 0x958458f6
+)
 
 // Image names one process image on a host for one boot: the same on the
 // image's exec, exit and fork (of its children: their own start) records,

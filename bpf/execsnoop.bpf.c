@@ -66,6 +66,8 @@ const volatile __u32 exclude_tree_tgid = 0; /* 0: exclude nothing */
 const enum event_kind *unused_event_kind __attribute__((unused));
 const enum exec_syscall *unused_exec_syscall __attribute__((unused));
 const enum exec_flags *unused_exec_flags __attribute__((unused));
+const enum exec_file_flags *unused_exec_file_flags __attribute__((unused));
+const enum path_limits *unused_path_limits __attribute__((unused));
 const enum stat_index *unused_stat_index __attribute__((unused));
 const struct fork_event *unused_fork_event __attribute__((unused));
 const struct exit_event *unused_exit_event __attribute__((unused));
@@ -125,6 +127,8 @@ struct {
 #include "creds.bpf.h"
 #include "execid.bpf.h"
 #include "session.bpf.h"
+#include "path.bpf.h"
+#include "exefile.bpf.h"
 
 static __always_inline void count_stat(__u32 index)
 {
@@ -222,9 +226,64 @@ static __always_inline __u32 bounded_args_budget(void)
 	return budget;
 }
 
-/* Appends the filename after args_size bytes of argv and sends the record. */
+static __always_inline void clear_exec_file(struct exec_event *e)
+{
+	e->exe_path_size = 0;
+	e->cwd_size = 0;
+	e->file_flags = 0;
+	e->exe_mode = 0;
+	e->exe_nlink = 0;
+	e->exe_uid = 0;
+	e->exe_magic = 0;
+	e->exe_dev = 0;
+	e->exe_ino = 0;
+	e->exe_ctime_sec = 0;
+	e->exe_mtime_sec = 0;
+	e->exe_ctime_nsec = 0;
+	e->exe_mtime_nsec = 0;
+}
+
+/* Appends the executable's path (a successful exec: bprm set) and the
+ * working directory at data offset pos; returns the bytes added. */
+static __always_inline __u32 append_exec_paths(struct exec_scratch *s, __u32 pos, struct linux_binprm *bprm)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct path_walk *w;
+	__u32 added = 0;
+
+	clear_exec_file(&s->event);
+	if (bprm) {
+		struct file *file = BPF_CORE_READ(bprm, file);
+		fill_exec_file(&s->event, file);
+		/* binfmt_script and binfmt_misc name their interpreter there */
+		if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+			s->event.file_flags |= EXEC_FILE_SCRIPT;
+		w = path_start(__builtin_preserve_access_index(&file->f_path), fs);
+		if (w) {
+			added = path_walk_append(pos);
+			s->event.exe_path_size = added;
+			if (w->flags & PATH_WALK_CUT)
+				s->event.file_flags |= EXEC_FILE_PATH_CUT;
+			if (w->flags & PATH_WALK_DETACHED)
+				s->event.file_flags |= EXEC_FILE_DETACHED;
+		}
+	}
+	w = path_start(__builtin_preserve_access_index(&fs->pwd), fs);
+	if (w) {
+		__u32 n = path_walk_append(pos + added);
+		s->event.cwd_size = n;
+		added += n;
+		if (w->flags & PATH_WALK_CUT)
+			s->event.file_flags |= EXEC_CWD_CUT;
+	}
+	return added;
+}
+
+/* Appends the filename after args_size bytes of argv, then the trace
+ * context and the paths, and sends the record. */
 static __always_inline void finish_exec(void *ctx, struct exec_scratch *s, const char *filename,
-					bool user_filename)
+					bool user_filename, struct linux_binprm *bprm)
 {
 	__u32 off = s->event.args_size;
 	long n;
@@ -243,6 +302,7 @@ static __always_inline void finish_exec(void *ctx, struct exec_scratch *s, const
 
 	__u64 size = sizeof(s->event) + off + (n & (FILENAME_SIZE_LIMIT * 2 - 1));
 	size += tracectx_append(s, size - sizeof(s->event));
+	size += append_exec_paths(s, size - sizeof(s->event), bprm);
 	if (size > sizeof(*s))
 		return;
 	output(ctx, s, size, STAT_LOST_EXEC);
@@ -295,7 +355,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	}
 	s->event.args_size = len;
 
-	finish_exec(ctx, s, BPF_CORE_READ(bprm, filename), false);
+	finish_exec(ctx, s, BPF_CORE_READ(bprm, filename), false, bprm);
 	return 0;
 }
 
@@ -393,7 +453,7 @@ static __always_inline void report_failed_exec(void *ctx, struct pt_regs *regs, 
 	if (s->event.args_size > budget)
 		s->event.args_size = budget;
 
-	finish_exec(ctx, s, filename, true);
+	finish_exec(ctx, s, filename, true, NULL);
 }
 
 /* Failed execs seen at every syscall's exit: works on every kernel, but

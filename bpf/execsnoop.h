@@ -16,6 +16,13 @@
 #define TRACEPARENT_SIZE_LIMIT 64   /* a version-00 traceparent is 55 bytes */
 #define TRACESTATE_SIZE_LIMIT 512   /* what W3C asks vendors to propagate */
 
+/* The bounds of the in-kernel path walk (path.bpf.h). An enum, not
+ * defines, so that Go gets them from bpf2go. */
+enum path_limits {
+	PATH_SIZE_LIMIT = 4096, /* bytes of one resolved path, with its NUL */
+	PATH_DEPTH_LIMIT = 64,  /* dentries named plus mounts crossed */
+};
+
 /* Every record starts with this header; kind says which body follows. */
 enum event_kind {
 	EVENT_EXEC = 1,
@@ -59,12 +66,27 @@ enum exec_privileges {
 	EXEC_PRIV_FILE_CAPS = 1 << 2,
 };
 
+/* What the kernel says about the file a successful exec runs and the
+ * paths walked for it (path.bpf.h). */
+enum exec_file_flags {
+	EXEC_FILE_VALID = 1 << 0,       /* the exe_* fields were read (a successful exec) */
+	EXEC_FILE_PATH_CUT = 1 << 1,    /* the executable's path hit a PATH_* bound: only its tail is there */
+	EXEC_FILE_DETACHED = 1 << 2,    /* the walk ended at a dentry in no mount's tree: an anonymous file */
+	EXEC_FILE_OVERLAY = 1 << 3,     /* the file is on overlayfs */
+	EXEC_FILE_UPPER = 1 << 4,       /* ... and its real file is in the upper (writable) layer */
+	EXEC_FILE_LAYER_UNKNOWN = 1 << 5, /* ... but its real file could not be found */
+	EXEC_FILE_SCRIPT = 1 << 6,      /* an interpreter runs the named file (bprm->interp was changed) */
+	EXEC_CWD_CUT = 1 << 7,          /* the working directory hit a PATH_* bound */
+};
+
 /* An exec record is this struct followed by args_size bytes of argv (each
  * argument NUL-terminated, so empty arguments keep their place; the last one
  * may lack its NUL when EXEC_ARGS_TRUNCATED is set), then filename_size
  * bytes of the filename (NUL included), then traceparent_size and
  * tracestate_size bytes of the values of the new image's TRACEPARENT and
- * TRACESTATE environment variables (no NUL; 0 when absent or not looked for). */
+ * TRACESTATE environment variables (no NUL; 0 when absent or not looked for),
+ * then exe_path_size bytes of the executable's absolute path and cwd_size
+ * bytes of the working directory (no NUL; 0 when not read). */
 struct exec_event {
 	struct event_header hdr;
 	__s32 retval;   /* 0 or -errno */
@@ -101,6 +123,21 @@ struct exec_event {
 	__u32 audit_session_id; /* (u32)-1 when unset */
 	__s32 tty_index;        /* controlling terminal's index, -1 without one */
 	char tty_name[TTY_NAME_SIZE]; /* tty->name, e.g. pts3, tty1 */
+	/* The executable file (bprm->file: for a script, its interpreter)
+	 * and the walked paths (path.bpf.h); zero for a failed exec. */
+	__u16 exe_path_size;
+	__u16 cwd_size;
+	__u16 file_flags; /* enum exec_file_flags */
+	__u16 exe_mode;   /* inode i_mode: type and permission bits */
+	__u32 exe_nlink;  /* links left; 0 for a deleted or anonymous file */
+	__u32 exe_uid;    /* owner, a global uid */
+	__u32 exe_magic;  /* the file system's s_magic */
+	__u32 exe_dev;    /* the superblock's s_dev (kernel encoding: major << 20 | minor) */
+	__u64 exe_ino;
+	__s64 exe_ctime_sec; /* inode change and data modification times */
+	__s64 exe_mtime_sec;
+	__u32 exe_ctime_nsec;
+	__u32 exe_mtime_nsec;
 };
 
 struct exit_event {

@@ -65,7 +65,33 @@ type execsnoopExecEvent struct {
 	AuditSessionId    uint32
 	TtyIndex          int32
 	TtyName           [36]int8
+	ExePathSize       uint16
+	CwdSize           uint16
+	FileFlags         uint16
+	ExeMode           uint16
+	ExeNlink          uint32
+	ExeUid            uint32
+	ExeMagic          uint32
+	ExeDev            uint32
+	ExeIno            uint64
+	ExeCtimeSec       int64
+	ExeMtimeSec       int64
+	ExeCtimeNsec      uint32
+	ExeMtimeNsec      uint32
 }
+
+type execsnoopExecFileFlags uint32
+
+const (
+	execsnoopExecFileFlagsEXEC_FILE_VALID         execsnoopExecFileFlags = 1
+	execsnoopExecFileFlagsEXEC_FILE_PATH_CUT      execsnoopExecFileFlags = 2
+	execsnoopExecFileFlagsEXEC_FILE_DETACHED      execsnoopExecFileFlags = 4
+	execsnoopExecFileFlagsEXEC_FILE_OVERLAY       execsnoopExecFileFlags = 8
+	execsnoopExecFileFlagsEXEC_FILE_UPPER         execsnoopExecFileFlags = 16
+	execsnoopExecFileFlagsEXEC_FILE_LAYER_UNKNOWN execsnoopExecFileFlags = 32
+	execsnoopExecFileFlagsEXEC_FILE_SCRIPT        execsnoopExecFileFlags = 64
+	execsnoopExecFileFlagsEXEC_CWD_CUT            execsnoopExecFileFlags = 128
+)
 
 type execsnoopExecFlags uint32
 
@@ -128,6 +154,25 @@ type execsnoopForkEvent struct {
 	ExecSeq     uint64
 }
 
+type execsnoopPathLimits uint32
+
+const (
+	execsnoopPathLimitsPATH_SIZE_LIMIT  execsnoopPathLimits = 4096
+	execsnoopPathLimitsPATH_DEPTH_LIMIT execsnoopPathLimits = 64
+)
+
+type execsnoopPathWalk struct {
+	_          structs.HostLayout
+	Dentry     uint64
+	Mnt        uint64
+	MntRoot    uint64
+	RootDentry uint64
+	RootMnt    uint64
+	Pos        uint32
+	Flags      uint32
+	Buf        [8192]int8
+}
+
 type execsnoopRusageFlags uint32
 
 const (
@@ -165,6 +210,7 @@ const (
 	execsnoopMapEventsPerf                  = "events_perf"
 	execsnoopMapEventsRingbuf               = "events_ringbuf"
 	execsnoopMapExecScratch                 = "exec_scratch"
+	execsnoopMapPathWalk                    = "path_walk"
 	execsnoopMapStats                       = "stats"
 	execsnoopMapTracectxState               = "tracectx_state"
 	execsnoopMapUidFilter                   = "uid_filter"
@@ -183,11 +229,13 @@ const (
 	execsnoopVarReportFailedExecs           = "report_failed_execs"
 	execsnoopVarReportOnlyFailedExecs       = "report_only_failed_execs"
 	execsnoopVarUnusedEventKind             = "unused_event_kind"
+	execsnoopVarUnusedExecFileFlags         = "unused_exec_file_flags"
 	execsnoopVarUnusedExecFlags             = "unused_exec_flags"
 	execsnoopVarUnusedExecPrivileges        = "unused_exec_privileges"
 	execsnoopVarUnusedExecSyscall           = "unused_exec_syscall"
 	execsnoopVarUnusedExitEvent             = "unused_exit_event"
 	execsnoopVarUnusedForkEvent             = "unused_fork_event"
+	execsnoopVarUnusedPathLimits            = "unused_path_limits"
 	execsnoopVarUnusedRusageFlags           = "unused_rusage_flags"
 	execsnoopVarUnusedStatIndex             = "unused_stat_index"
 	execsnoopVarUseRingbuf                  = "use_ringbuf"
@@ -251,6 +299,7 @@ type execsnoopMapSpecs struct {
 	EventsPerf    *ebpf.MapSpec `ebpf:"events_perf"`
 	EventsRingbuf *ebpf.MapSpec `ebpf:"events_ringbuf"`
 	ExecScratch   *ebpf.MapSpec `ebpf:"exec_scratch"`
+	PathWalk      *ebpf.MapSpec `ebpf:"path_walk"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
 	TracectxState *ebpf.MapSpec `ebpf:"tracectx_state"`
 	UidFilter     *ebpf.MapSpec `ebpf:"uid_filter"`
@@ -269,11 +318,13 @@ type execsnoopVariableSpecs struct {
 	ReportFailedExecs     *ebpf.VariableSpec `ebpf:"report_failed_execs"`
 	ReportOnlyFailedExecs *ebpf.VariableSpec `ebpf:"report_only_failed_execs"`
 	UnusedEventKind       *ebpf.VariableSpec `ebpf:"unused_event_kind"`
+	UnusedExecFileFlags   *ebpf.VariableSpec `ebpf:"unused_exec_file_flags"`
 	UnusedExecFlags       *ebpf.VariableSpec `ebpf:"unused_exec_flags"`
 	UnusedExecPrivileges  *ebpf.VariableSpec `ebpf:"unused_exec_privileges"`
 	UnusedExecSyscall     *ebpf.VariableSpec `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedPathLimits      *ebpf.VariableSpec `ebpf:"unused_path_limits"`
 	UnusedRusageFlags     *ebpf.VariableSpec `ebpf:"unused_rusage_flags"`
 	UnusedStatIndex       *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 	UseRingbuf            *ebpf.VariableSpec `ebpf:"use_ringbuf"`
@@ -303,6 +354,7 @@ type execsnoopMaps struct {
 	EventsPerf    *ebpf.Map `ebpf:"events_perf"`
 	EventsRingbuf *ebpf.Map `ebpf:"events_ringbuf"`
 	ExecScratch   *ebpf.Map `ebpf:"exec_scratch"`
+	PathWalk      *ebpf.Map `ebpf:"path_walk"`
 	Stats         *ebpf.Map `ebpf:"stats"`
 	TracectxState *ebpf.Map `ebpf:"tracectx_state"`
 	UidFilter     *ebpf.Map `ebpf:"uid_filter"`
@@ -314,6 +366,7 @@ func (m *execsnoopMaps) Close() error {
 		m.EventsPerf,
 		m.EventsRingbuf,
 		m.ExecScratch,
+		m.PathWalk,
 		m.Stats,
 		m.TracectxState,
 		m.UidFilter,
@@ -333,11 +386,13 @@ type execsnoopVariables struct {
 	ReportFailedExecs     *ebpf.Variable `ebpf:"report_failed_execs"`
 	ReportOnlyFailedExecs *ebpf.Variable `ebpf:"report_only_failed_execs"`
 	UnusedEventKind       *ebpf.Variable `ebpf:"unused_event_kind"`
+	UnusedExecFileFlags   *ebpf.Variable `ebpf:"unused_exec_file_flags"`
 	UnusedExecFlags       *ebpf.Variable `ebpf:"unused_exec_flags"`
 	UnusedExecPrivileges  *ebpf.Variable `ebpf:"unused_exec_privileges"`
 	UnusedExecSyscall     *ebpf.Variable `ebpf:"unused_exec_syscall"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedPathLimits      *ebpf.Variable `ebpf:"unused_path_limits"`
 	UnusedRusageFlags     *ebpf.Variable `ebpf:"unused_rusage_flags"`
 	UnusedStatIndex       *ebpf.Variable `ebpf:"unused_stat_index"`
 	UseRingbuf            *ebpf.Variable `ebpf:"use_ringbuf"`

@@ -35,6 +35,10 @@ func TestMain(m *testing.M) {
 		os.Exit(rusageParent())
 	case "setresid":
 		os.Exit(setresidExec())
+	case "memfd":
+		os.Exit(memfdExec())
+	case "unlinked":
+		os.Exit(unlinkedExec(os.Getenv(helperArgEnv)))
 	case "":
 		// Close must leave no reader goroutine behind.
 		goleak.VerifyTestMain(m)

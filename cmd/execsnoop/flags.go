@@ -37,6 +37,9 @@ type config struct {
 	// Redaction of --json and --otlp output, as in the receiver.
 	noRedact       bool
 	redactPatterns []string
+
+	// --executable-file: the receiver's executable_file group.
+	executableFile bool
 }
 
 // errUsage marks command-line errors (exit status 2).
@@ -116,6 +119,8 @@ Options:
                            or the whole match) in --json and --otlp output;
                            repeatable
       --no-redact          do not mask secrets in --json and --otlp output
+      --executable-file    add the inode, owner, mode and times of the file
+                           that ran to --json and --otlp exec records
   -h, --help               show this help
 
 JSON (--json): one object per line:
@@ -124,7 +129,9 @@ JSON (--json): one object per line:
    "resource": {"container.id": ID, "k8s.pod.uid": UID} (only in a container;
    the uid only in a Kubernetes pod),
    "attributes": {OpenTelemetry attributes: "process.pid", "process.parent_pid",
-   "process.command_args" (an array), "process.executable.path", ...;
+   "process.command_args" (an array), "process.executable.path" (the file
+   the kernel runs: for a script, its interpreter), "execsnoop.exec.filename"
+   (the name as passed), "process.working_directory", ...;
    exits add what the process used: "execsnoop.process.cpu.time.user" and
    "execsnoop.process.cpu.time.system" (seconds), "execsnoop.process.memory.peak"
    (bytes), "execsnoop.process.paging.faults.minor"/".major",
@@ -200,6 +207,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	boolVar(&cfg.otlp, "otlp")
 	boolVar(&cfg.otlpInsecure, "otlp-insecure")
 	boolVar(&cfg.noRedact, "no-redact")
+	boolVar(&cfg.executableFile, "executable-file")
 	boolVar(&cfg.probeReport, "probe-report")
 	var hook string
 	stringVar(&hook, string(bpf.HookAuto), "failed-exec-hook")

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/testenv"
@@ -103,7 +106,7 @@ func assertAttrs(t *testing.T, l jsonLine, want map[string]any, optional ...stri
 
 func TestJSON(t *testing.T) {
 	testenv.RequireRoot(t)
-	c := startCLI(t, "--json", "-x", "--exits")
+	c := startCLI(t, "--json", "-x", "--exits", "--executable-file")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
 	missing := "/nonexistent/" + mark
@@ -133,6 +136,18 @@ func TestJSON(t *testing.T) {
 	}
 	// The capabilities depend on the host's bounding set (procattr and bpf test them).
 	optional := []string{procattr.ProcessLinuxCgroup, procattr.LoginUID, procattr.CapabilitiesEffective, procattr.ProcessCreationTime}
+	// The executable is the file the kernel runs, /bin/sh's target (on an
+	// overlayfs root it also has upper_layer).
+	shPath, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shStat unix.Stat_t
+	if err := unix.Stat(shPath, &shStat); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	wd, _ = filepath.EvalSymlinks(wd)
 
 	ex := find(procattr.EventExec, sh.Process.Pid, mark)
 	if ex.Severity != "INFO" || ex.Body != "/bin/sh -c 'exit 3' "+mark {
@@ -140,8 +155,13 @@ func TestJSON(t *testing.T) {
 	}
 	want := common(sh.Process.Pid, "sh")
 	for k, v := range map[string]any{
-		procattr.ProcessExecutablePath: "/bin/sh", procattr.ProcessExecutableName: "sh",
-		procattr.ProcessCommand: "/bin/sh", procattr.ProcessCommandArgs: []string{"/bin/sh", "-c", "exit 3", mark},
+		procattr.ProcessExecutablePath: shPath, procattr.ProcessExecutableName: filepath.Base(shPath),
+		procattr.ExecFilename: "/bin/sh", procattr.ProcessWorkingDirectory: wd,
+		procattr.ExecutableMemfd: false, procattr.ExecutableDeleted: false,
+		procattr.ExecutableInode: int(shStat.Ino), procattr.ExecutableOwnerID: int(shStat.Uid),
+		procattr.ExecutableMode: procattr.FileMode(shStat.Mode), procattr.ExecutableChanged: nil,
+		procattr.ExecutableModified: time.Unix(shStat.Mtim.Unix()).UTC().Format(time.RFC3339Nano),
+		procattr.ProcessCommand:     "/bin/sh", procattr.ProcessCommandArgs: []string{"/bin/sh", "-c", "exit 3", mark},
 		procattr.ProcessArgsCount: 4, procattr.ExecSyscall: "execve", procattr.ExecRetval: 0,
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
 		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
@@ -150,7 +170,7 @@ func TestJSON(t *testing.T) {
 		want[k] = v
 	}
 	// The terminal and audit session are the test runner's.
-	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID)...)
+	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID, procattr.ExecutableUpperLayer)...)
 
 	exit := find(procattr.EventExit, sh.Process.Pid, "")
 	if exit.Severity != "INFO" || !regexp.MustCompile(`^sh exited with status 3 after \d+\.\d\ds$`).MatchString(exit.Body) {
@@ -177,7 +197,8 @@ func TestJSON(t *testing.T) {
 		t.Errorf("failed exec record %+v", failed)
 	}
 	if rv, _ := intAttr(failed, procattr.ExecRetval); rv != -2 || failed.Attributes[procattr.ErrorType] != "ENOENT" ||
-		!slices.Equal(argsOf(failed), []string{missing}) {
+		!slices.Equal(argsOf(failed), []string{missing}) || failed.Attributes[procattr.ExecFilename] != missing ||
+		failed.Attributes[procattr.ProcessExecutablePath] != nil || failed.Attributes[procattr.ExecutableInode] != nil {
 		t.Errorf("failed exec attributes %v", failed.Attributes)
 	}
 

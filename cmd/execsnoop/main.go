@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	mapper := &procattr.Mapper{}
+	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile}
 	if cfg.json || cfg.otlp {
 		if root, err := cgroup.V2Root(); err == nil {
 			mapper.Cgroups = cgroup.NewResolver(root)

@@ -399,7 +399,7 @@ func TestOTLP(t *testing.T) {
 			if collectortest.Attr(res, "service.name") != "execsnoop" || collectortest.Attr(res, "host.name") == nil {
 				t.Errorf("resource %v", res.AsRaw())
 			}
-			if attr(procattr.ProcessParentPID) != int64(os.Getpid()) || attr(procattr.ProcessExecutablePath) != "/bin/sh" ||
+			if attr(procattr.ProcessParentPID) != int64(os.Getpid()) || attr(procattr.ExecFilename) != "/bin/sh" ||
 				attr(procattr.ProcessArgsCount) != int64(4) || attr(procattr.ExecSyscall) != "execve" {
 				t.Errorf("attributes %v", rec.Attributes().AsRaw())
 			}

@@ -40,6 +40,7 @@ var mirrored = []struct {
 	{flag: "uid", key: "filters.uids"},
 	{flag: "redact", key: "redaction.patterns"},
 	{flag: "no-redact", key: "redaction.enabled", bool: true},
+	{flag: "executable-file", key: "executable_file", bool: true},
 	// As libbpf-tools' execsnoop: exits and failed execs are asked for.
 	{flag: "exits", key: "exits", bool: true, why: "like libbpf-tools execsnoop, exits are shown on request"},
 	{flag: "fails", key: "failed_execs", bool: true, why: "like libbpf-tools execsnoop, failed execs are shown on request (-x)"},
@@ -134,6 +135,7 @@ func TestFlagDefaultsDifferOnlyOnPurpose(t *testing.T) {
 		"redaction.patterns":  fmt.Sprint(len(cfg.redactPatterns)),
 		"redaction.enabled":   fmt.Sprint(!cfg.noRedact),
 		"exits":               fmt.Sprint(cfg.opts.Exits),
+		"executable_file":     fmt.Sprint(cfg.executableFile),
 		"failed_execs":        string(cfg.opts.FailedExecs),
 	}
 	for _, s := range execsnoopreceiver.Settings() {

@@ -115,19 +115,27 @@ func TestCredentialAttributes(t *testing.T) {
 	}
 }
 
-// MaxAttributes holds the most attributes an event can have: an exec with
-// every flag, capabilities and privileges (one more for the cgroup).
+// maxExecutable is an executable with every optional attribute: a script
+// (relative, so that its path is built) on overlayfs, its path cut.
+var maxExecutable = bpf.Executable{Valid: true, Path: "/bin/sh", PathCut: true, Script: true, Overlay: true,
+	UpperLayer: true, Mode: 0o100755, Links: 1}
+
+// MaxAttributes holds the most attributes an event can have: a successful
+// exec with every flag, capabilities, privileges and the executable_file
+// group (one more for the cgroup). A failed exec has error.type but no
+// executable.
 func TestMaxAttributesHoldsTheLargestExec(t *testing.T) {
 	r, err := redact.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &bpf.Event{Kind: bpf.KindExec, PPID: 1, Retval: -13, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
+	ev := &bpf.Event{Kind: bpf.KindExec, PPID: 1, Args: []string{"a", "--password=x", "\xff"}, LoginUID: 1000,
 		ArgsTruncated: true, ArgsUnreadable: true, FilenameTruncated: true, CapEffective: 1, Privileges: bpf.PrivFileCaps,
-		PID: 7, VPID: 1, TTYIndex: 0, TTYName: "pts0", AuditSessionID: 3}
+		PID: 7, VPID: 1, TTYIndex: 0, TTYName: "pts0", AuditSessionID: 3, Filename: "./s", Cwd: "/srv",
+		Executable: maxExecutable}
 	got := MapSink{}
-	(&Mapper{Redactor: r}).Attributes(ev, got)
-	if got[ArgsRedacted] != true || got[ArgsEscaped] != true {
+	(&Mapper{Redactor: r, ExecutableFile: true}).Attributes(ev, got)
+	if got[ArgsRedacted] != true || got[ArgsEscaped] != true || got[ExecScriptPath] != "/srv/s" || got[ExecutableUpperLayer] != true {
 		t.Fatalf("not the largest exec: %v", got)
 	}
 	if len(got)+1 != MaxAttributes {

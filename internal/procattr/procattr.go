@@ -7,7 +7,6 @@ package procattr
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -60,9 +59,10 @@ const (
 )
 
 // MaxAttributes is how many attributes Attributes emits for one event at
-// most (an exec with a cgroup and every flag, capabilities and raised
-// privileges), so that sinks can size storage once.
-const MaxAttributes = 36
+// most (a successful exec of a script on overlayfs with a cgroup, every
+// flag, capabilities, raised privileges and the executable_file group), so
+// that sinks can size storage once.
+const MaxAttributes = 47
 
 // Event names.
 const (
@@ -106,6 +106,9 @@ var (
 type Mapper struct {
 	Cgroups  *cgroup.Resolver
 	Redactor *redact.Redactor
+	// ExecutableFile adds the executable_file group (the inode, owner,
+	// mode and times of the file an exec runs) to exec records.
+	ExecutableFile bool
 }
 
 // args is argv as it may leave the host: secrets masked, and arguments
@@ -255,9 +258,7 @@ func (m *Mapper) Attributes(ev *bpf.Event, s Sink) {
 }
 
 func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
-	filename := EscapeInvalidUTF8(ev.Filename)
-	s.Str(ProcessExecutablePath, filename)
-	s.Str(ProcessExecutableName, path.Base(filename))
+	m.executableAttributes(ev, s)
 	args, redacted, escaped := m.args(ev)
 	if len(args) > 0 {
 		s.Str(ProcessCommand, args[0])

@@ -37,12 +37,14 @@ func TestExecAttributes(t *testing.T) {
 		Filename: "/usr/bin/ls", Args: []string{"ls", "-l", ""}, Argc: 3, Syscall: bpf.SyscallExecve,
 		LoginUID: 1000, Time: start.Add(time.Second), StartTime: start, RealUID: 1001, SavedUID: 1002, RealGID: 101,
 		SavedGID: 102, Image: bpf.Image{PID: 10, StartBootNs: 5, ExecSeq: 2}, ParentImage: bpf.Image{PID: 1, StartBootNs: 1, ExecSeq: 1},
-		SessionID: 8, PGID: 9, VPID: 10, AuditSessionID: ^uint32(0), TTYIndex: -1}
+		SessionID: 8, PGID: 9, VPID: 10, AuditSessionID: ^uint32(0), TTYIndex: -1,
+		Cwd: "/home/u", Executable: bpf.Executable{Valid: true, Path: "/usr/bin/ls", Links: 1}}
 	got := MapSink{}
 	(&Mapper{}).Attributes(ev, got)
 	want := MapSink{
 		ProcessPID: int64(10), ProcessParentPID: int64(1), ProcessUserID: int64(1000), GroupID: int64(100),
 		ThreadID: int64(10), ThreadName: "ls", ProcessExecutablePath: "/usr/bin/ls", ProcessExecutableName: "ls",
+		ExecFilename: "/usr/bin/ls", ProcessWorkingDirectory: "/home/u", ExecutableMemfd: false, ExecutableDeleted: false,
 		ProcessCommand: "ls", ProcessCommandArgs: []string{"ls", "-l", ""}, ProcessArgsCount: int64(3),
 		ExecSyscall: "execve", ExecRetval: int64(0), LoginUID: int64(1000),
 		ProcessCreationTime: "2026-11-25T10:00:00Z", ProcessRealUserID: int64(1001), ProcessSavedUserID: int64(1002),
@@ -56,9 +58,14 @@ func TestExecAttributes(t *testing.T) {
 	}
 
 	ev.Retval, ev.Args, ev.Argc, ev.ArgsTruncated, ev.LoginUID = -2, []string{"nope"}, 1, true, ^uint32(0)
+	ev.Filename, ev.Executable = "nope", bpf.Executable{}
 	got = MapSink{}
 	(&Mapper{}).Attributes(ev, got)
 	if got[ErrorType] != "ENOENT" || got[ExecRetval] != int64(-2) || got[ArgsTruncated] != true || got[LoginUID] != nil {
+		t.Errorf("failed exec attributes %v", got)
+	}
+	// A failed exec ran nothing: the name passed, no executable.
+	if got[ExecFilename] != "nope" || got[ProcessExecutablePath] != nil || got[ProcessExecutableName] != nil || got[ExecutableMemfd] != nil {
 		t.Errorf("failed exec attributes %v", got)
 	}
 	if SeverityOf(ev) != SeverityWarn || (&Mapper{}).Body(ev) != "exec failed (ENOENT): nope" {

@@ -93,14 +93,19 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 		t.Fatal(err)
 	}
 	m.Redactor = r
+	m.ExecutableFile = true
 	exec := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 11, PPID: 1, UID: 1000, GID: 100, Comm: "tool",
 		Filename: "/usr/bin/tool", Args: []string{"tool", "--password=hunter2", "\xff"}, Argc: 3,
 		Syscall: bpf.SyscallExecveat, LoginUID: 1000, ArgsTruncated: true, ArgsUnreadable: true,
 		FilenameTruncated: true, Time: start, CgroupID: cg, RealUID: 1000, SavedUID: 0, RealGID: 100,
 		SavedGID: 0, CapEffective: 1 << 7, Privileges: bpf.PrivSetuid | bpf.PrivSetgid | bpf.PrivFileCaps,
-		SessionID: 5, PGID: 6, VPID: 1, AuditSessionID: 4, TTYIndex: 3, TTYName: "pts3"}
+		SessionID: 5, PGID: 6, VPID: 1, AuditSessionID: 4, TTYIndex: 3, TTYName: "pts3",
+		Cwd: "/srv", CwdCut: true, Executable: maxExecutable}
 	failed := *exec
 	failed.Retval = -2
+	failed.Executable = bpf.Executable{}
+	script := *exec // a relative script in an uncut working directory
+	script.Filename, script.CwdCut = "./tool", false
 	exit := &bpf.Event{Kind: bpf.KindExit, PID: 10, TID: 10, PPID: 1, Comm: "tool", ExitCode: 3 << 8,
 		StartTime: start, Time: start.Add(time.Second), CgroupID: cg, Rusage: bpf.Rusage{Valid: true,
 			UserCPU: time.Second, SystemCPU: time.Second, MaxRSS: 1 << 20, MinorFaults: 1, MajorFaults: 1,
@@ -111,7 +116,7 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 	fork := &bpf.Event{Kind: bpf.KindFork, PID: 12, PPID: 10, Comm: "tool", StartTime: start, CgroupID: cg}
 
 	out := map[string]MapSink{}
-	for name, ev := range map[string]*bpf.Event{"exec": exec, "failed exec": &failed, "exit": exit,
+	for name, ev := range map[string]*bpf.Event{"exec": exec, "script exec": &script, "failed exec": &failed, "exit": exit,
 		"killed exit": &killed, "fork": fork} {
 		s := MapSink{}
 		m.Attributes(ev, s)

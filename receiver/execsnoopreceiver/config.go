@@ -22,10 +22,13 @@ type Config struct {
 	// where the kernel allows it, else sys_exit), fexit or sys_exit.
 	FailedExecHook string `mapstructure:"failed_exec_hook"`
 	// Exits turns on a record for every process exit.
-	Exits     bool            `mapstructure:"exits"`
-	Filters   FiltersConfig   `mapstructure:"filters"`
-	Redaction RedactionConfig `mapstructure:"redaction"`
-	Batch     BatchConfig     `mapstructure:"batch"`
+	Exits bool `mapstructure:"exits"`
+	// ExecutableFile adds the executable_file attribute group to exec
+	// records: the inode, owner, mode and times of the file that ran.
+	ExecutableFile bool            `mapstructure:"executable_file"`
+	Filters        FiltersConfig   `mapstructure:"filters"`
+	Redaction      RedactionConfig `mapstructure:"redaction"`
+	Batch          BatchConfig     `mapstructure:"batch"`
 	// Traces configures process spans, used when the receiver is in a
 	// traces pipeline.
 	Traces TracesConfig `mapstructure:"traces"`

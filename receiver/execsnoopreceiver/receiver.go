@@ -83,7 +83,7 @@ func (r *execsnoopReceiver) start() error {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
-	mapper := &procattr.Mapper{Redactor: redactor}
+	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile}
 	if root, err := cgroup.V2Root(); err == nil {
 		mapper.Cgroups = cgroup.NewResolver(root)
 	} else {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -85,19 +86,35 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 	_ = exec.Command(missing, "arg").Run()
 
 	ex := waitRecord(t, out, "sh exec", func(lr plog.LogRecord) bool {
-		return lr.EventName() == "process.exec" && hasArg(lr, marker) && attr(lr, "process.executable.path") == "/bin/sh"
+		return lr.EventName() == "process.exec" && hasArg(lr, marker) && attr(lr, "execsnoop.exec.filename") == "/bin/sh"
 	})
+	// The path is the file the kernel runs: /bin/sh's target.
+	shPath, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wd, err = filepath.EvalSymlinks(wd); err != nil {
+		t.Fatal(err)
+	}
 	for key, want := range map[string]any{
-		"process.pid":             int64(sh.Process.Pid),
-		"process.parent_pid":      int64(os.Getpid()),
-		"process.executable.name": "sh",
-		"process.command":         "/bin/sh",
-		"process.command_args":    []any{"/bin/sh", "-c", "exit 3", marker},
-		"process.args_count":      int64(4),
-		"process.user.id":         int64(0),
-		"thread.name":             "sh",
-		"execsnoop.exec.retval":   int64(0),
-		"execsnoop.exec.syscall":  "execve",
+		"process.pid":                  int64(sh.Process.Pid),
+		"process.parent_pid":           int64(os.Getpid()),
+		"process.executable.path":      shPath,
+		"process.executable.name":      filepath.Base(shPath),
+		"process.working_directory":    wd,
+		"execsnoop.executable.memfd":   false,
+		"execsnoop.executable.deleted": false,
+		"process.command":              "/bin/sh",
+		"process.command_args":         []any{"/bin/sh", "-c", "exit 3", marker},
+		"process.args_count":           int64(4),
+		"process.user.id":              int64(0),
+		"thread.name":                  "sh",
+		"execsnoop.exec.retval":        int64(0),
+		"execsnoop.exec.syscall":       "execve",
 	} {
 		if got := attr(ex, key); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("exec %s = %#v, want %#v", key, got, want)
@@ -126,8 +143,12 @@ func TestExecAndExitReachTheSink(t *testing.T) {
 	}
 
 	failed := waitRecord(t, out, "failed exec", func(lr plog.LogRecord) bool {
-		return attr(lr, "process.executable.path") == missing
+		return attr(lr, "execsnoop.exec.filename") == missing
 	})
+	// A failed exec ran nothing.
+	if _, ok := failed.Attributes().Get("process.executable.path"); ok {
+		t.Errorf("failed exec has process.executable.path: %v", failed.Attributes().AsRaw())
+	}
 	if attr(failed, "error.type") != "ENOENT" || attr(failed, "execsnoop.exec.retval") != int64(-2) || failed.SeverityText() != "WARN" {
 		t.Errorf("failed exec attributes %v severity %s", failed.Attributes().AsRaw(), failed.SeverityText())
 	}
