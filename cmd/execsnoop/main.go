@@ -23,6 +23,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile}
+	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile, Layers: overlay.New("/proc")}
 	if cfg.json || cfg.otlp {
 		if root, err := cgroup.V2Root(); err == nil {
 			mapper.Cgroups = cgroup.NewResolver(root)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
 )
@@ -83,7 +84,7 @@ func (r *execsnoopReceiver) start() error {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
-	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile}
+	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile, Layers: overlay.New("/proc")}
 	if root, err := cgroup.V2Root(); err == nil {
 		mapper.Cgroups = cgroup.NewResolver(root)
 	} else {
