@@ -20,6 +20,7 @@ import (
 // The defaults and bounds of Options, one place for each.
 const (
 	DefaultMaxSize      = 64 << 20
+	MaxSize             = 1 << 40 // the largest size bound a setting may ask for
 	DefaultCacheEntries = 4096
 	MaxCacheEntries     = 1 << 20
 	// Workers hash files concurrently; the files of a burst of execs are

@@ -143,7 +143,7 @@ const (
 	defaultFlushInterval = 200 * time.Millisecond
 	maxFlushInterval     = time.Minute
 	defaultMaxOpenSpans  = 10000
-	maxHashSize          = 1 << 40
+	maxHashSize          = exehash.MaxSize
 	maxHashWait          = time.Minute
 )
 
