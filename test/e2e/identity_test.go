@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,6 +201,7 @@ func TestExecutableUnreadableWithoutPtrace(t *testing.T) {
 	}
 	copyBin := testenv.SharedCopy(t, bin)
 	config := filepath.Join(filepath.Dir(copyBin), "config.yaml")
+	metricsPort := testenv.Port(t)
 	if err := os.WriteFile(config, []byte(`
 receivers:
   execsnoop:
@@ -209,10 +211,7 @@ receivers:
 exporters:
   debug:
     verbosity: detailed
-service:
-  telemetry:
-    metrics:
-      level: none
+service:`+collectortest.TelemetryConfig(metricsPort)+`
   pipelines:
     logs:
       receivers: [execsnoop]
@@ -256,7 +255,32 @@ service:
 		strings.Contains(block, "execsnoop.executable.hash.sha256") {
 		t.Errorf("the other user's exec is not marked unreadable:\n%s", block)
 	}
+	// The reason is counted in the receiver's telemetry.
+	for !missingCounted(metricsPort, "unreadable") {
+		if time.Now().After(deadline) {
+			t.Fatalf("hash.missing{reason=unreadable} is not counted on :%d/metrics", metricsPort)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if n := strings.Count(c.Output.String(), "no CAP_SYS_PTRACE"); n != 1 {
 		t.Errorf("the start-up line about CAP_SYS_PTRACE appears %d times, want once:\n%s", n, c.Output)
 	}
+}
+
+// missingCounted reports whether the collector's hash.missing counter has
+// a sample above 0 for reason.
+func missingCounted(port int, reason string) bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "otelcol_execsnoop_receiver_executable_hash_missing") &&
+			strings.Contains(line, `reason="`+reason+`"`) && !strings.HasSuffix(line, " 0") {
+			return true
+		}
+	}
+	return false
 }
