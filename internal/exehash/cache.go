@@ -115,3 +115,7 @@ func resolved(id Identity) *Result {
 	close(r.done)
 	return r
 }
+
+// Unresolved returns a Result that never resolves: a file whose hashing
+// never ends, for tests of the waiting side.
+func Unresolved() *Result { return &Result{done: make(chan struct{})} }
