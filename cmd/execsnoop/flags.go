@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -40,6 +41,12 @@ type config struct {
 
 	// --executable-file: the receiver's executable_file group.
 	executableFile bool
+
+	// Executable hashing of --json and --otlp exec records, as the
+	// receiver's executable.hash: --no-hash, --hash-max-size.
+	noHash      bool
+	hashMaxSize int
+	hashMaxWait time.Duration // 0: the drain period
 }
 
 // errUsage marks command-line errors (exit status 2).
@@ -121,6 +128,17 @@ Options:
       --no-redact          do not mask secrets in --json and --otlp output
       --executable-file    add the inode, owner, mode and times of the file
                            that ran to --json and --otlp exec records
+      --no-hash            do not hash the file each exec ran (--json and
+                           --otlp records carry its sha256, GNU and Go build
+                           ids and htlhash by default; a record waits for
+                           its hash one drain period at most)
+      --hash-max-size BYTES
+                           files larger than this get no sha256 (default
+                           %d)
+      --hash-max-wait DURATION
+                           the longest an exec waits for its hash before it
+                           is printed with hash.missing "timeout" (default
+                           0s: the drain period; at most %s)
   -h, --help               show this help
 
 JSON (--json): one object per line:
@@ -208,6 +226,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	boolVar(&cfg.otlpInsecure, "otlp-insecure")
 	boolVar(&cfg.noRedact, "no-redact")
 	boolVar(&cfg.executableFile, "executable-file")
+	boolVar(&cfg.noHash, "no-hash")
 	boolVar(&cfg.probeReport, "probe-report")
 	var hook string
 	stringVar(&hook, string(bpf.HookAuto), "failed-exec-hook")
@@ -253,6 +272,23 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		cfg.opts.DrainPeriod = d
 		return nil
 	})
+	cfg.hashMaxSize = exehash.DefaultMaxSize
+	fs.Func("hash-max-size", "", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 || n > exehash.MaxSize {
+			return fmt.Errorf("--hash-max-size must be a number of bytes between 1 and %d, not %q", int64(exehash.MaxSize), s)
+		}
+		cfg.hashMaxSize = int(n)
+		return nil
+	})
+	fs.Func("hash-max-wait", "", func(s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 || d > maxHashWait {
+			return fmt.Errorf("--hash-max-wait must be a duration such as 1s, from 0 (the drain period) to %s, not %q", maxHashWait, s)
+		}
+		cfg.hashMaxWait = d
+		return nil
+	})
 	var help bool
 	boolVar(&help, "h", "help")
 
@@ -264,7 +300,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		}
 	}
 	if help {
-		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize, defaultDrainPeriod, bpf.MaxDrainPeriod)
+		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize, defaultDrainPeriod, bpf.MaxDrainPeriod, exehash.DefaultMaxSize, maxHashWait)
 		return nil, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
@@ -306,8 +342,12 @@ var combinedShort = regexp.MustCompile(`^-[TtUxq]{2,}$`)
 var valueFlags = map[string]bool{
 	"u": true, "uid": true, "n": true, "name": true, "l": true, "line": true, "c": true, "cgroup": true,
 	"max-args": true, "max-bytes": true, "redact": true, "buffer": true, "buffer-size": true, "otlp-endpoint": true,
-	"drain-period": true, "failed-exec-hook": true,
+	"drain-period": true, "failed-exec-hook": true, "hash-max-size": true,
+	"hash-max-wait": true,
 }
+
+// maxHashWait is the receiver's bound of executable.hash.max_wait.
+const maxHashWait = time.Minute
 
 // expandShortFlags turns -xT into -x -T (before a "--", and not where a
 // flag's value is expected).

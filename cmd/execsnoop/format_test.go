@@ -41,7 +41,7 @@ func tableLines(t *testing.T, cfg *config, events ...*bpf.Event) []string {
 	tw := newTableWriter(w, cfg, t0)
 	tw.header()
 	for _, ev := range events {
-		if err := tw.write(ev); err != nil {
+		if err := tw.write(ev, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,7 +113,7 @@ func TestJSONEqualsTheMapping(t *testing.T) {
 		var buf bytes.Buffer
 		w := bufio.NewWriter(&buf)
 		jw := newJSONWriter(w, mapper)
-		if err := jw.write(ev); err != nil {
+		if err := jw.write(ev, nil); err != nil {
 			t.Fatal(err)
 		}
 		w.Flush()
@@ -293,7 +293,7 @@ func BenchmarkJSONWrite(b *testing.B) {
 	jw := newJSONWriter(bufio.NewWriter(io.Discard), &procattr.Mapper{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := jw.write(ev); err != nil {
+		if err := jw.write(ev, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
 
@@ -28,7 +29,7 @@ func newJSONWriter(w *bufio.Writer, mapper *procattr.Mapper) *jsonWriter {
 	return &jsonWriter{w: w, mapper: mapper, buf: make([]byte, 0, 4096)}
 }
 
-func (j *jsonWriter) write(ev *bpf.Event) error {
+func (j *jsonWriter) write(ev *bpf.Event, id *exehash.Identity) error {
 	l := j.mapper.Log(ev)
 	b := j.buf[:0]
 	b = append(b, `{"time":"`...)
@@ -47,6 +48,9 @@ func (j *jsonWriter) write(ev *bpf.Event) error {
 	}
 	j.buf, j.first = append(j.buf, `,"attributes":{`...), true
 	j.mapper.Attributes(ev, j)
+	if id != nil {
+		procattr.Identity(id, j)
+	}
 	j.buf = append(j.buf, "}}\n"...)
 	_, err := j.w.Write(j.buf)
 	return err

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -106,7 +108,8 @@ func assertAttrs(t *testing.T, l jsonLine, want map[string]any, optional ...stri
 
 func TestJSON(t *testing.T) {
 	testenv.RequireRoot(t)
-	c := startCLI(t, "--json", "-x", "--exits", "--executable-file")
+	// The wait bound is long so that a busy machine cannot time a hash out.
+	c := startCLI(t, "--json", "-x", "--exits", "--executable-file", "--hash-max-wait", "30s")
 	mark := marker()
 	sh := runMarked(t, "/bin/sh", "-c", "exit 3", mark)
 	missing := "/nonexistent/" + mark
@@ -166,11 +169,16 @@ func TestJSON(t *testing.T) {
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
 		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
 		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
+		procattr.ExecutableHashSHA256: fileSHA256(t, shPath), procattr.ExecutableBuildIDHTL: nil,
 	} {
 		want[k] = v
 	}
 	// The terminal and audit session are the test runner's.
-	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID, procattr.ExecutableUpperLayer)...)
+	assertAttrs(t, ex, want, append(optional, procattr.TTY, procattr.AuditSessionID, procattr.ExecutableUpperLayer,
+		procattr.ExecutableBuildIDGNU)...)
+	if !regexp.MustCompile(`(?m)^execsnoop: executables: [1-9]\d* records hashed \([1-9]\d* files read\)`).MatchString(c.stderr.String()) {
+		t.Errorf("no summary of the hashes in:\n%s", c.stderr.String())
+	}
 
 	exit := find(procattr.EventExit, sh.Process.Pid, "")
 	if exit.Severity != "INFO" || !regexp.MustCompile(`^sh exited with status 3 after \d+\.\d\ds$`).MatchString(exit.Body) {
@@ -257,5 +265,42 @@ func TestJSONArgvAndSignal(t *testing.T) {
 	}
 	if _, ok := killed.Attributes[procattr.ExitStatus]; ok {
 		t.Errorf("a death by signal has %s", procattr.ExitStatus)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// --no-hash: no identity attributes, no summary line.
+func TestJSONNoHash(t *testing.T) {
+	testenv.RequireRoot(t)
+	c := startCLI(t, "--json", "--no-hash")
+	mark := marker()
+	tr := runMarked(t, "/bin/true", mark)
+	assertStoppedCleanly(t, c, c.stop(t))
+	found := false
+	for _, l := range parseJSONLines(t, c.stdout.String()) {
+		if p, _ := intAttr(l, procattr.ProcessPID); l.Event != procattr.EventExec || p != int64(tr.Process.Pid) {
+			continue
+		}
+		found = true
+		for _, k := range []string{procattr.ExecutableHashSHA256, procattr.ExecutableHashMissing, procattr.ExecutableBuildIDGNU, procattr.ExecutableBuildIDHTL} {
+			if v, ok := l.Attributes[k]; ok {
+				t.Errorf("--no-hash, and the record has %s = %v", k, v)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no exec record of /bin/true:\n%s", c.stdout.String())
+	}
+	if strings.Contains(c.stderr.String(), "executables:") {
+		t.Errorf("--no-hash, and a hash summary:\n%s", c.stderr.String())
 	}
 }

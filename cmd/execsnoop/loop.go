@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 )
 
 // eventWriter prints one event into the buffered output.
 type eventWriter interface {
-	write(ev *bpf.Event) error
+	// write prints ev with its executable's identity (nil: none).
+	write(ev *bpf.Event, id *exehash.Identity) error
 }
 
 // loop is the reading loop and its counters.
@@ -23,6 +25,7 @@ type loop struct {
 	out     *bufio.Writer
 	printer eventWriter
 	otlp    *otlpOutput
+	ids     *identities // nil: no hashing
 	stderr  io.Writer
 
 	seen       uint64
@@ -47,18 +50,21 @@ func (l *loop) run() int {
 				}
 				continue
 			}
-			// Exported before printed: every event seen is accounted for
-			// in the OTLP records even when printing fails.
-			if l.otlp != nil {
-				l.otlp.emit(&ev, time.Now())
+			var err error
+			if l.ids != nil {
+				err = l.ids.add(&ev, time.Now(), l.emit)
+			} else {
+				err = l.emit(&ev, time.Now(), nil)
 			}
-			if l.printer != nil {
-				if err := l.printer.write(&ev); err != nil {
-					fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
-					return 1
-				}
+			if err != nil {
+				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+				return 1
 			}
 		case errors.Is(err, bpf.ErrDrained):
+			if err := l.releaseHeld(); err != nil {
+				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+				return 1
+			}
 			if err := l.out.Flush(); err != nil {
 				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 				return 1
@@ -77,7 +83,32 @@ func (l *loop) run() int {
 	}
 }
 
+// emit exports and prints one event. Exported before printed: every event
+// seen is accounted for in the OTLP records even when printing fails.
+func (l *loop) emit(ev *bpf.Event, observed time.Time, id *exehash.Identity) error {
+	if l.otlp != nil {
+		l.otlp.emit(ev, observed, id)
+	}
+	if l.printer != nil {
+		return l.printer.write(ev, id)
+	}
+	return nil
+}
+
+// releaseHeld emits every event held for its hash, each after waiting
+// until its deadline at most (a drain: nothing else to read now).
+func (l *loop) releaseHeld() error {
+	if l.ids == nil {
+		return nil
+	}
+	return l.ids.release(true, l.emit)
+}
+
 func (l *loop) finish() int {
+	if err := l.releaseHeld(); err != nil {
+		fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+		return 1
+	}
 	if err := l.out.Flush(); err != nil {
 		fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 		return 1

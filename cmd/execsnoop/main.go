@@ -23,6 +23,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
@@ -143,6 +144,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 
 	l := loop{cfg: cfg, probe: probe, out: out, printer: printer, otlp: exporter, stderr: stderr}
+	if (cfg.json && !cfg.quiet || cfg.otlp) && !cfg.noHash {
+		if l.ids, err = newIdentities(cfg); err != nil {
+			probe.Close()
+			fmt.Fprintf(stderr, "execsnoop: %s\n", oneLine(err))
+			return 1
+		}
+		defer l.ids.hasher.Close()
+		if ok, err := exehash.CanReadOthers(); !ok {
+			why := ""
+			if err != nil {
+				why = " (" + oneLine(err) + ")"
+			}
+			fmt.Fprintf(stderr, "execsnoop: no CAP_SYS_PTRACE%s: executables of other users' processes are read through their paths where this user may, else marked execsnoop.executable.hash.missing=unreadable\n", why)
+		}
+	}
 	status := l.run()
 	close(loopDone)
 	watcher.Wait()
@@ -170,6 +186,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		summary += fmt.Sprintf(", %d undecodable", stats.DecodeErrors)
 	}
 	fmt.Fprintln(stderr, summary+records)
+	if l.ids != nil {
+		fmt.Fprintln(stderr, l.ids.summary())
+	}
 	return status
 }
 

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
 
@@ -93,7 +94,7 @@ func newOTLPOutput(ctx context.Context, cfg *config, mapper *procattr.Mapper, st
 		base:      base,
 		stderr:    stderr,
 		providers: make(map[procattr.Container]*otlpProvider),
-		attrs:     make(kvSink, 0, procattr.MaxAttributes),
+		attrs:     make(kvSink, 0, procattr.MaxAttributes+procattr.IdentityAttributes),
 		acct:      newAccounting(stderr),
 		handler:   &errorHandler{w: stderr},
 	}
@@ -133,7 +134,7 @@ func (o *otlpOutput) provider(container procattr.Container) *otlpProvider {
 
 // emit puts procattr's record of the event into a log record, as the
 // receiver's toLogRecord does.
-func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
+func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time, id *exehash.Identity) {
 	l := o.mapper.Log(ev)
 	p := o.provider(l.Resource)
 	if !o.acct.admit(p.exporter) {
@@ -148,6 +149,9 @@ func (o *otlpOutput) emit(ev *bpf.Event, observed time.Time) {
 	rec.SetBody(attribute.StringValue(l.Body))
 	o.attrs = o.attrs[:0]
 	o.mapper.Attributes(ev, &o.attrs)
+	if id != nil {
+		procattr.Identity(id, &o.attrs)
+	}
 	rec.AddAttributes(o.attrs...)
 	p.logger.Emit(context.Background(), rec)
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
 
@@ -59,7 +60,7 @@ func (t *tableWriter) header() {
 	t.w.Write(b)
 }
 
-func (t *tableWriter) write(ev *bpf.Event) error {
+func (t *tableWriter) write(ev *bpf.Event, _ *exehash.Identity) error {
 	b := t.buf[:0]
 	if t.cfg.printTime {
 		start := len(b)

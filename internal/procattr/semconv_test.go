@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -122,6 +123,10 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 		m.Attributes(ev, s)
 		out[name+" record"] = s
 	}
+	hashed, missing := MapSink{}, MapSink{}
+	Identity(&exehash.Identity{SHA256: "ab", GNU: "cd", Go: "ef/gh", HTLHash: "01"}, hashed)
+	Identity(&exehash.Identity{Missing: exehash.TooLarge}, missing)
+	out["hashed exec record"], out["unhashed exec record"] = hashed, missing
 	span := MapSink{}
 	SpanStart(10, span)
 	m.Attributes(exec, span)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
@@ -82,7 +81,7 @@ func runningProcesses(procRoot string, bootTime time.Time) []runningProcess {
 
 // adopt opens spans for running processes as if their execs had been seen
 // now: roots start traces and descendants of tracked processes join them.
-func (t *spanTracker) adopt(procs []runningProcess, done func(ptrace.Span)) int {
+func (t *spanTracker) adopt(procs []runningProcess, done spanDone) int {
 	adopted := 0
 	for _, p := range procs {
 		ev := bpf.Event{Kind: bpf.KindExec, PID: p.pid, TID: p.pid, PPID: p.ppid, Filename: p.exe,

@@ -14,7 +14,7 @@ var benchExec = bpf.Event{Kind: bpf.KindExec, PID: 4242, TID: 4242, PPID: 1, UID
 
 // One event to one log record: the conversion alone.
 func BenchmarkToLogRecord(b *testing.B) {
-	batch := newLogBatch(&procattr.Mapper{}, "bench")
+	batch := newLogBatch(&procattr.Mapper{}, nil, "bench")
 	now := time.Now()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
@@ -34,7 +34,7 @@ func BenchmarkReceiverPerEvent(b *testing.B) {
 	ev.CgroupID = hostCg
 	cfg := createDefaultConfig()
 	cfg.Filters.ExcludeComms = []string{"kube*"}
-	batch := newLogBatch(mapper, "bench")
+	batch := newLogBatch(mapper, nil, "bench")
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {

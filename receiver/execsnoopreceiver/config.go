@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -25,10 +26,12 @@ type Config struct {
 	Exits bool `mapstructure:"exits"`
 	// ExecutableFile adds the executable_file attribute group to exec
 	// records: the inode, owner, mode and times of the file that ran.
-	ExecutableFile bool            `mapstructure:"executable_file"`
-	Filters        FiltersConfig   `mapstructure:"filters"`
-	Redaction      RedactionConfig `mapstructure:"redaction"`
-	Batch          BatchConfig     `mapstructure:"batch"`
+	ExecutableFile bool `mapstructure:"executable_file"`
+	// Executable configures what is read of the file an exec ran.
+	Executable ExecutableConfig `mapstructure:"executable"`
+	Filters    FiltersConfig    `mapstructure:"filters"`
+	Redaction  RedactionConfig  `mapstructure:"redaction"`
+	Batch      BatchConfig      `mapstructure:"batch"`
 	// Traces configures process spans, used when the receiver is in a
 	// traces pipeline.
 	Traces TracesConfig `mapstructure:"traces"`
@@ -56,6 +59,34 @@ type TracesConfig struct {
 	// EnvScanBytes is how many bytes of a new image's environment are
 	// searched for them (default 32 KiB, at most 60 KiB).
 	EnvScanBytes int `mapstructure:"env_scan_bytes"`
+}
+
+// ExecutableConfig is what user space reads of the file an exec ran.
+type ExecutableConfig struct {
+	Hash HashConfig `mapstructure:"hash"`
+}
+
+// HashConfig identifies each executable by its content (internal/exehash):
+// its sha256, GNU and Go build ids and htlhash, once per file version.
+type HashConfig struct {
+	// Enabled turns it on (default). Reading another user's process's
+	// file through /proc/PID/exe needs CAP_SYS_PTRACE.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxSize: larger files get no sha256 (hash.missing: too_large).
+	MaxSize int `mapstructure:"max_size"`
+	// MaxWait is the longest a record waits for its hash before it goes
+	// out with hash.missing: timeout; 0 means batch.flush_interval.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+	// CacheEntries bounds the files whose identity is remembered.
+	CacheEntries int `mapstructure:"cache_entries"`
+}
+
+// hashWait is MaxWait with its default applied.
+func (c *Config) hashWait() time.Duration {
+	if c.Executable.Hash.MaxWait == 0 {
+		return c.Batch.FlushInterval
+	}
+	return c.Executable.Hash.MaxWait
 }
 
 // RedactionConfig masks secrets in argv (and in the body built from it).
@@ -112,6 +143,8 @@ const (
 	defaultFlushInterval = 200 * time.Millisecond
 	maxFlushInterval     = time.Minute
 	defaultMaxOpenSpans  = 10000
+	maxHashSize          = exehash.MaxSize
+	maxHashWait          = time.Minute
 )
 
 func createDefaultConfig() *Config {
@@ -125,9 +158,11 @@ func createDefaultConfig() *Config {
 		FailedExecs:    string(bpf.FailedExecsInclude),
 		FailedExecHook: string(bpf.HookAuto),
 		Exits:          true,
-		Filters:        FiltersConfig{ExcludeSelf: true},
-		Redaction:      RedactionConfig{Enabled: true},
-		Batch:          BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
+		Executable: ExecutableConfig{Hash: HashConfig{Enabled: true, MaxSize: exehash.DefaultMaxSize,
+			CacheEntries: exehash.DefaultCacheEntries}},
+		Filters:   FiltersConfig{ExcludeSelf: true},
+		Redaction: RedactionConfig{Enabled: true},
+		Batch:     BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
 		Traces: TracesConfig{Roots: []string{"*"}, MaxOpenSpans: defaultMaxOpenSpans,
 			ContextFromEnv: true, EnvScanBytes: bpf.DefaultEnvScanSize},
 	}
@@ -167,6 +202,15 @@ func (c *Config) Validate() error {
 	case bpf.HookAuto, bpf.HookFexit, bpf.HookSysExit:
 	default:
 		bad("failed_exec_hook", "%q is not auto, fexit or sys_exit", c.FailedExecHook)
+	}
+	if h := c.Executable.Hash; h.MaxSize < 1 || h.MaxSize > maxHashSize {
+		bad("executable.hash.max_size", "%d is not between 1 and %d bytes", h.MaxSize, maxHashSize)
+	}
+	if h := c.Executable.Hash; h.MaxWait < 0 || h.MaxWait > maxHashWait {
+		bad("executable.hash.max_wait", "%s is not between 0 (batch.flush_interval) and %s", h.MaxWait, maxHashWait)
+	}
+	if h := c.Executable.Hash; h.CacheEntries < 1 || h.CacheEntries > exehash.MaxCacheEntries {
+		bad("executable.hash.cache_entries", "%d is not between 1 and %d", h.CacheEntries, exehash.MaxCacheEntries)
 	}
 	if c.Filters.Cgroup != "" && !filepath.IsAbs(c.Filters.Cgroup) {
 		bad("filters.cgroup", "%q must be an absolute path to a cgroup v2 directory", c.Filters.Cgroup)

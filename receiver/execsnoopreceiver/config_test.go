@@ -47,6 +47,7 @@ func TestCustomConfig(t *testing.T) {
 		FailedExecs:    "exclude",
 		FailedExecHook: "sys_exit",
 		Exits:          false,
+		Executable:     ExecutableConfig{Hash: HashConfig{MaxSize: 1 << 20, MaxWait: 2 * time.Second, CacheEntries: 16}},
 		Filters: FiltersConfig{UIDs: []uint32{0, 1000}, Cgroup: "/sys/fs/cgroup/system.slice",
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
 		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},

@@ -15,10 +15,13 @@ type logBatch struct {
 	containerBatch[plog.LogRecordSlice]
 	mapper *procattr.Mapper
 	logs   plog.Logs
+	ids    *identities // nil: hashing is off
+	// pending are the batch's records whose identity is still to come.
+	pending []fill
 }
 
-func newLogBatch(mapper *procattr.Mapper, scopeVersion string) *logBatch {
-	b := &logBatch{mapper: mapper, logs: plog.NewLogs()}
+func newLogBatch(mapper *procattr.Mapper, ids *identities, scopeVersion string) *logBatch {
+	b := &logBatch{mapper: mapper, ids: ids, logs: plog.NewLogs()}
 	b.containerBatch = containerBatch[plog.LogRecordSlice]{
 		scopeVersion: scopeVersion,
 		byContainer:  make(map[procattr.Container]plog.LogRecordSlice),
@@ -51,15 +54,16 @@ func (b *logBatch) add(ev *bpf.Event, observed time.Time, link spanLink) {
 		cutRecord(lr)
 		size = withTag(logSizer.LogRecordSize(lr))
 	}
-	b.bytes += size
+	b.bytes += size + b.ids.attach(b.ids.lookup(ev), lr.Attributes(), observed, &b.pending)
 }
 
-// take hands over the collected logs and starts a new batch.
-func (b *logBatch) take() plog.Logs {
-	logs := b.logs
-	b.logs = plog.NewLogs()
+// take hands over the collected logs, with the fills they still need, and
+// starts a new batch.
+func (b *logBatch) take() (plog.Logs, []fill) {
+	logs, pending := b.logs, b.pending
+	b.logs, b.pending = plog.NewLogs(), nil
 	b.reset()
-	return logs
+	return logs, pending
 }
 
 // toLogRecord puts procattr's record of one event into lr.
@@ -71,7 +75,7 @@ func toLogRecord(ev *bpf.Event, rec procattr.Log, observed time.Time, mapper *pr
 	lr.SetSeverityText(rec.Severity.Text)
 	lr.Body().SetStr(rec.Body)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(procattr.MaxAttributes) // one allocation instead of growing
+	attrs.EnsureCapacity(procattr.MaxAttributes + procattr.IdentityAttributes) // one allocation instead of growing
 	mapper.Attributes(ev, pmapSink(attrs))
 }
 

@@ -37,7 +37,7 @@ func fakeHierarchy(t *testing.T) (*procattr.Mapper, uint64, uint64) {
 
 func TestBatchGroupsByContainer(t *testing.T) {
 	mapper, hostCg, containerCg := fakeHierarchy(t)
-	b := newLogBatch(mapper, "1.2.3")
+	b := newLogBatch(mapper, nil, "1.2.3")
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	exec := bpf.Event{Kind: bpf.KindExec, PID: 7, PPID: 1, Comm: "sh", Filename: "/bin/sh",
 		Args: []string{"sh", "-c", "exit 3"}, Argc: 3, Time: now.Add(-time.Millisecond), CgroupID: hostCg}
@@ -50,7 +50,7 @@ func TestBatchGroupsByContainer(t *testing.T) {
 	b.add(&failed, now, spanLink{})
 	require.Equal(t, 3, b.count)
 
-	logs := b.take()
+	logs, _ := b.take()
 	assert.Equal(t, 0, b.count)
 	require.Equal(t, 2, logs.ResourceLogs().Len())
 	host, container := logs.ResourceLogs().At(0), logs.ResourceLogs().At(1)
@@ -79,5 +79,6 @@ func TestBatchGroupsByContainer(t *testing.T) {
 
 	// The next batch starts empty.
 	b.add(&exec, now, spanLink{})
-	assert.Equal(t, 1, b.take().LogRecordCount())
+	logs, _ = b.take()
+	assert.Equal(t, 1, logs.LogRecordCount())
 }

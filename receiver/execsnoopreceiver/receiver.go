@@ -16,6 +16,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
@@ -39,10 +40,12 @@ type execsnoopReceiver struct {
 	done                    chan struct{}
 
 	// Owned by the reading goroutine.
-	reported       bpf.Stats // the probe's counters already added to telemetry
-	filtered       int64     // events the comm filters dropped, not yet reported
-	lastLostWarn   time.Time
-	warnedLost     uint64 // the lost total at the last warning
+	reported     bpf.Stats // the probe's counters already added to telemetry
+	filtered     int64     // events the comm filters dropped, not yet reported
+	lastLostWarn time.Time
+	warnedLost   uint64 // the lost total at the last warning
+
+	// Owned by the sending goroutine (send).
 	lastRefuseWarn time.Time
 	refusedSince   int64
 	// warnedTooLarge: the log line about requests too large is out.
@@ -78,9 +81,16 @@ func (r *execsnoopReceiver) start() error {
 	if err != nil {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
+	ids, err := r.startHashing()
+	if err != nil {
+		return fmt.Errorf("execsnoop receiver: %w", err)
+	}
 	spans := r.tracesNext != nil
 	probe, err := bpf.Open(r.cfg.probeOptions(spans))
 	if err != nil {
+		if ids != nil {
+			ids.hasher.Close()
+		}
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
@@ -107,20 +117,23 @@ func (r *execsnoopReceiver) start() error {
 		zap.Bool("logs", r.logsNext != nil),
 		zap.Bool("spans", spans),
 		zap.Bool("trace_context_from_env", spans && r.cfg.Traces.ContextFromEnv),
-		zap.Bool("redaction", redactor != nil))
+		zap.Bool("redaction", redactor != nil),
+		zap.Bool("executable_hash", r.cfg.Executable.Hash.Enabled))
 	r.logKernelLimits()
-	out := &outputs{mapper: mapper}
+	out := &outputs{mapper: mapper, ids: ids, sendq: make(chan sendJob, sendQueue)}
 	if r.logsNext != nil {
-		out.logs = newLogBatch(mapper, r.set.BuildInfo.Version)
+		out.logs = newLogBatch(mapper, out.ids, r.set.BuildInfo.Version)
 	}
 	if spans {
-		out.spans = newSpanBatch(r.set.BuildInfo.Version)
-		out.tracker = newSpanTracker(mapper, &r.cfg.Traces)
+		out.spans = newSpanBatch(out.ids, r.set.BuildInfo.Version)
+		out.tracker = newSpanTracker(mapper, out.ids, &r.cfg.Traces)
 		if r.cfg.Traces.AdoptRunning {
 			r.adoptRunning(out)
 		}
 	}
 	r.done = make(chan struct{})
+	out.sent = make(chan struct{})
+	go r.send(out)
 	go r.run(out)
 	return nil
 }
@@ -134,7 +147,7 @@ func (r *execsnoopReceiver) adoptRunning(out *outputs) {
 		return
 	}
 	now := time.Now()
-	n := out.tracker.adopt(runningProcesses("/proc", boot), func(s ptrace.Span) { out.spans.add(s, procattr.Container{}, now) })
+	n := out.tracker.adopt(runningProcesses("/proc", boot), func(s ptrace.Span, id *exehash.Result) { out.spans.add(s, id, procattr.Container{}, now) })
 	r.set.Logger.Info("adopted running processes into traces", zap.Int("spans", n))
 }
 
@@ -144,6 +157,11 @@ type outputs struct {
 	logs    *logBatch    // nil without a logs pipeline
 	spans   *spanBatch   // nil without a traces pipeline
 	tracker *spanTracker // likewise
+	ids     *identities  // nil when executable.hash.enabled is off
+	// sendq carries full batches to the sending goroutine, which closes
+	// sent when sendq is closed and drained.
+	sendq chan sendJob
+	sent  chan struct{}
 }
 
 // run reads events until the probe is stopped, sending a batch whenever it
@@ -153,6 +171,13 @@ func (r *execsnoopReceiver) run(out *outputs) {
 	if out.mapper.Cgroups != nil {
 		defer out.mapper.Cgroups.Close()
 	}
+	defer func() {
+		close(out.sendq)
+		<-out.sent
+		if out.ids != nil {
+			out.ids.hasher.Close()
+		}
+	}()
 	var ev bpf.Event
 	readSinceDrain := false
 	for {
@@ -173,7 +198,7 @@ func (r *execsnoopReceiver) run(out *outputs) {
 			readSinceDrain = false
 		case errors.Is(err, bpf.ErrClosed):
 			if out.tracker != nil {
-				out.tracker.endAll(now, func(s ptrace.Span) { out.spans.add(s, procattr.Container{}, now) })
+				out.tracker.endAll(now, func(s ptrace.Span, id *exehash.Result) { out.spans.add(s, id, procattr.Container{}, now) })
 			}
 			r.flush(out)
 			r.reportStats(out)
@@ -194,7 +219,7 @@ func (r *execsnoopReceiver) run(out *outputs) {
 func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
 	var link spanLink
 	if out.tracker != nil {
-		link.traceID, link.spanID, link.ok = out.tracker.handle(ev, func(s ptrace.Span) { out.spans.add(s, out.mapper.Container(ev), now) })
+		link.traceID, link.spanID, link.ok = out.tracker.handle(ev, func(s ptrace.Span, id *exehash.Result) { out.spans.add(s, id, out.mapper.Container(ev), now) })
 	}
 	if out.logs == nil || ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !r.cfg.Exits {
 		return
@@ -215,20 +240,23 @@ func (r *execsnoopReceiver) due(out *outputs, now time.Time) bool {
 		out.spans != nil && due(out.spans.full(r.cfg.Batch.MaxSize), out.spans.count, out.spans.started)
 }
 
+// flush hands the batches to the sending goroutine.
 func (r *execsnoopReceiver) flush(out *outputs) {
+	var job sendJob
 	if out.logs != nil && out.logs.count > 0 {
-		count := out.logs.count
-		ctx := r.obsrecv.StartLogsOp(context.Background())
-		err := r.logsNext.ConsumeLogs(ctx, out.logs.take())
-		r.obsrecv.EndLogsOp(ctx, metadata.Type.String(), count, err)
-		r.refused(count, err)
+		job.logCount = out.logs.count
+		var fills []fill
+		job.logs, fills = out.logs.take()
+		job.fills = append(job.fills, fills...)
 	}
 	if out.spans != nil && out.spans.count > 0 {
-		count := out.spans.count
-		ctx := r.obsrecv.StartTracesOp(context.Background())
-		err := r.tracesNext.ConsumeTraces(ctx, out.spans.take())
-		r.obsrecv.EndTracesOp(ctx, metadata.Type.String(), count, err)
-		r.refused(count, err)
+		job.spanCount = out.spans.count
+		var fills []fill
+		job.traces, fills = out.spans.take()
+		job.fills = append(job.fills, fills...)
+	}
+	if job.logCount > 0 || job.spanCount > 0 {
+		out.sendq <- job
 	}
 }
 
@@ -272,6 +300,7 @@ func (r *execsnoopReceiver) reportStats(out *outputs) {
 	if out.tracker != nil {
 		r.reportTraceContext(ctx, out.tracker)
 	}
+	out.ids.reportStats(ctx)
 	if out.tracker != nil && out.tracker.dropped > 0 {
 		r.telemetry.ExecsnoopReceiverSpansDropped.Add(ctx, out.tracker.dropped)
 		r.set.Logger.Warn("process spans dropped: more processes are tracked than traces.max_open_spans",

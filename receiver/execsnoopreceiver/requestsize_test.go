@@ -22,7 +22,7 @@ func TestLargestRecordFitsRequest(t *testing.T) {
 	for i := range ev.Args {
 		ev.Args[i] = "'"
 	}
-	batch := newLogBatch(&procattr.Mapper{}, "test")
+	batch := newLogBatch(&procattr.Mapper{}, nil, "test")
 	batch.add(&ev, time.Now(), spanLink{})
 	size := logSizer.LogsSize(batch.logs)
 	if size > maxRecordBytes {
@@ -39,7 +39,7 @@ func TestLargestRecordFitsRequest(t *testing.T) {
 func TestBatchesAreBoundedByBytes(t *testing.T) {
 	huge := benchExec
 	huge.Args = []string{"/usr/bin/cc", strings.Repeat("a", 1<<20)}
-	batch := newLogBatch(&procattr.Mapper{}, "test")
+	batch := newLogBatch(&procattr.Mapper{}, nil, "test")
 	batch.add(&huge, time.Now(), spanLink{})
 	lr := batch.logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 	if size := logSizer.LogRecordSize(lr); size > maxRecordBytes {
@@ -56,7 +56,8 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 		batch.add(&long, time.Now(), spanLink{})
 		if batch.full(defaultBatchSize) {
 			count := batch.count
-			if size := logSizer.LogsSize(batch.take()); size > maxRequestBytes || size < batchFullBytes {
+			logs, _ := batch.take()
+			if size := logSizer.LogsSize(logs); size > maxRequestBytes || size < batchFullBytes {
 				t.Fatalf("a batch of %d records is %d bytes, want %d to %d", count, size, batchFullBytes, maxRequestBytes)
 			}
 			batches++

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 )
 
 // Setting is one leaf of Config as users write it: its key, its kind, its
@@ -46,17 +47,20 @@ type bounds struct {
 // settingBounds are the bounds Validate enforces, keyed by setting; a
 // test checks Validate against each of them at and past its edges.
 var settingBounds = map[string]bounds{
-	"buffer.type":           {enum: []string{string(bpf.TransportAuto), string(bpf.TransportRingbuf), string(bpf.TransportPerf)}},
-	"buffer.size":           {min: bpf.MinBufferSize, max: bpf.MaxBufferSize},
-	"buffer.drain_period":   {min: time.Nanosecond, max: bpf.MaxDrainPeriod},
-	"args.max_bytes":        {min: 1, max: bpf.MaxArgsSize},
-	"args.max_count":        {min: 1},
-	"failed_execs":          {enum: []string{string(bpf.FailedExecsInclude), string(bpf.FailedExecsExclude), string(bpf.FailedExecsOnly)}},
-	"failed_exec_hook":      {enum: []string{string(bpf.HookAuto), string(bpf.HookFexit), string(bpf.HookSysExit)}},
-	"batch.max_size":        {min: 1},
-	"batch.flush_interval":  {min: time.Nanosecond, max: maxFlushInterval},
-	"traces.max_open_spans": {min: 1},
-	"traces.env_scan_bytes": {min: 1, max: bpf.MaxEnvScanSize},
+	"buffer.type":                   {enum: []string{string(bpf.TransportAuto), string(bpf.TransportRingbuf), string(bpf.TransportPerf)}},
+	"buffer.size":                   {min: bpf.MinBufferSize, max: bpf.MaxBufferSize},
+	"buffer.drain_period":           {min: time.Nanosecond, max: bpf.MaxDrainPeriod},
+	"args.max_bytes":                {min: 1, max: bpf.MaxArgsSize},
+	"args.max_count":                {min: 1},
+	"failed_execs":                  {enum: []string{string(bpf.FailedExecsInclude), string(bpf.FailedExecsExclude), string(bpf.FailedExecsOnly)}},
+	"failed_exec_hook":              {enum: []string{string(bpf.HookAuto), string(bpf.HookFexit), string(bpf.HookSysExit)}},
+	"executable.hash.max_size":      {min: 1, max: maxHashSize},
+	"executable.hash.max_wait":      {min: time.Duration(0), max: maxHashWait},
+	"executable.hash.cache_entries": {min: 1, max: exehash.MaxCacheEntries},
+	"batch.max_size":                {min: 1},
+	"batch.flush_interval":          {min: time.Nanosecond, max: maxFlushInterval},
+	"traces.max_open_spans":         {min: 1},
+	"traces.env_scan_bytes":         {min: 1, max: bpf.MaxEnvScanSize},
 }
 
 var kinds = map[reflect.Type]Kind{

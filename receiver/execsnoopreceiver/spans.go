@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/tracectx"
 )
@@ -23,6 +24,7 @@ import (
 // pattern.
 type spanTracker struct {
 	mapper  *procattr.Mapper
+	ids     *identities      // nil: hashing is off
 	roots   []*regexp.Regexp // nil: every untracked process is a root
 	maxOpen int
 	rng     *rand.Rand
@@ -43,14 +45,21 @@ type spanTracker struct {
 type openSpan struct {
 	span    ptrace.Span
 	element *list.Element
+	// identity is that of the file the process's last exec ran.
+	identity *exehash.Result
 	// traceparent is the TRACEPARENT the process carries: from its
 	// environment at exec, else inherited from its parent at fork.
 	traceparent string
 }
 
-func newSpanTracker(mapper *procattr.Mapper, cfg *TracesConfig) *spanTracker {
+// spanDone takes an ended span and the identity of the file its process
+// ran (nil if none).
+type spanDone func(ptrace.Span, *exehash.Result)
+
+func newSpanTracker(mapper *procattr.Mapper, ids *identities, cfg *TracesConfig) *spanTracker {
 	t := &spanTracker{
 		mapper:  mapper,
+		ids:     ids,
 		maxOpen: cfg.MaxOpenSpans,
 		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		open:    make(map[uint32]*openSpan),
@@ -97,7 +106,7 @@ func (t *spanTracker) isRoot(ev *bpf.Event) bool {
 // handle updates the table with one event; ended spans go to done. It
 // returns the ids of the event's process's span, when it has one, for the
 // event's log record.
-func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) (pcommon.TraceID, pcommon.SpanID, bool) {
+func (t *spanTracker) handle(ev *bpf.Event, done spanDone) (pcommon.TraceID, pcommon.SpanID, bool) {
 	switch ev.Kind {
 	case bpf.KindFork:
 		if parent, ok := t.open[ev.PPID]; ok {
@@ -129,7 +138,7 @@ func (t *spanTracker) handle(ev *bpf.Event, done func(ptrace.Span)) (pcommon.Tra
 			span.Status().SetMessage(message)
 		}
 		traceID, spanID := span.TraceID(), span.SpanID()
-		done(span)
+		done(span, s.identity)
 		return traceID, spanID, true
 	}
 	return pcommon.TraceID{}, pcommon.SpanID{}, false
@@ -165,7 +174,7 @@ func joinRemote(s *openSpan, p tracectx.Parent, ev *bpf.Event) {
 // TRACEPARENT names when that differs from what its parent process carries
 // (whatever traces.roots says), else a child of its parent process's span,
 // else a new trace when it is a root. It returns the process's span.
-func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) *openSpan {
+func (t *spanTracker) exec(ev *bpf.Event, done spanDone) *openSpan {
 	s, ok := t.open[ev.PID]
 	if ev.Failed() {
 		if ok {
@@ -203,6 +212,7 @@ func (t *spanTracker) exec(ev *bpf.Event, done func(ptrace.Span)) *openSpan {
 	// A process that execs again keeps its span: the span takes the newest
 	// image's name and attributes, and each exec is an event.
 	s.span.SetName(procattr.SpanName(ev))
+	s.identity = t.ids.lookup(ev)
 	t.mapper.Attributes(ev, pmapSink(s.span.Attributes()))
 	t.mapper.Attributes(ev, pmapSink(t.addEvent(s.span, procattr.SpanEventExec, ev).Attributes()))
 	return s
@@ -216,7 +226,7 @@ func (t *spanTracker) addEvent(span ptrace.Span, name string, ev *bpf.Event) ptr
 }
 
 // start opens a span, evicting the oldest open one at the cap.
-func (t *spanTracker) start(pid uint32, trace pcommon.TraceID, parent pcommon.SpanID, at time.Time, name string, done func(ptrace.Span)) *openSpan {
+func (t *spanTracker) start(pid uint32, trace pcommon.TraceID, parent pcommon.SpanID, at time.Time, name string, done spanDone) *openSpan {
 	if len(t.open) >= t.maxOpen {
 		oldest := t.order.Front().Value.(uint32)
 		t.remove(oldest, t.open[oldest])
@@ -241,12 +251,12 @@ func (t *spanTracker) remove(pid uint32, s *openSpan) {
 }
 
 // endAll ends every open span at shutdown, flagged as unfinished.
-func (t *spanTracker) endAll(now time.Time, done func(ptrace.Span)) {
+func (t *spanTracker) endAll(now time.Time, done spanDone) {
 	for pid, s := range t.open {
 		t.remove(pid, s)
 		s.span.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
 		procattr.MarkUnfinished(pmapSink(s.span.Attributes()))
-		done(s.span)
+		done(s.span, s.identity)
 	}
 }
 
@@ -273,11 +283,13 @@ func (t *spanTracker) spanID() pcommon.SpanID {
 // spanBatch collects ended spans, one ResourceSpans per container.
 type spanBatch struct {
 	containerBatch[ptrace.SpanSlice]
-	traces ptrace.Traces
+	traces  ptrace.Traces
+	ids     *identities
+	pending []fill
 }
 
-func newSpanBatch(scopeVersion string) *spanBatch {
-	b := &spanBatch{traces: ptrace.NewTraces()}
+func newSpanBatch(ids *identities, scopeVersion string) *spanBatch {
+	b := &spanBatch{ids: ids, traces: ptrace.NewTraces()}
 	b.containerBatch = containerBatch[ptrace.SpanSlice]{
 		scopeVersion: scopeVersion,
 		byContainer:  make(map[procattr.Container]ptrace.SpanSlice),
@@ -290,21 +302,23 @@ func newSpanBatch(scopeVersion string) *spanBatch {
 	return b
 }
 
-// add moves an ended span into the batch; container is that of the
-// process's last event.
-func (b *spanBatch) add(span ptrace.Span, container procattr.Container, now time.Time) {
+// add moves an ended span into the batch, with the identity of the file
+// its process ran (nil: none); container is that of the process's last
+// event.
+func (b *spanBatch) add(span ptrace.Span, identity *exehash.Result, container procattr.Container, now time.Time) {
 	size := withTag(spanSizer.SpanSize(span))
 	if size > maxRecordBytes {
 		cutSpan(span)
 		size = withTag(spanSizer.SpanSize(span))
 	}
-	span.MoveTo(b.slot(container, now).AppendEmpty())
-	b.bytes += size
+	moved := b.slot(container, now).AppendEmpty()
+	span.MoveTo(moved)
+	b.bytes += size + b.ids.attach(identity, moved.Attributes(), now, &b.pending)
 }
 
-func (b *spanBatch) take() ptrace.Traces {
-	traces := b.traces
-	b.traces = ptrace.NewTraces()
+func (b *spanBatch) take() (ptrace.Traces, []fill) {
+	traces, pending := b.traces, b.pending
+	b.traces, b.pending = ptrace.NewTraces(), nil
 	b.reset()
-	return traces
+	return traces, pending
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 )
 
@@ -32,14 +33,14 @@ func treeEvents(t0 time.Time) []bpf.Event {
 func runTracker(tr *spanTracker, evs []bpf.Event) map[string]ptrace.Span {
 	ended := map[string]ptrace.Span{}
 	for i := range evs {
-		tr.handle(&evs[i], func(s ptrace.Span) { ended[s.Name()] = s })
+		tr.handle(&evs[i], func(s ptrace.Span, _ *exehash.Result) { ended[s.Name()] = s })
 	}
 	return ended
 }
 
 func TestProcessTreeIsOneTrace(t *testing.T) {
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"sh"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"sh"}, MaxOpenSpans: 100})
 	spans := runTracker(tr, treeEvents(t0))
 	require.Len(t, spans, 3)
 	sh, tru, sleep := spans["sh"], spans["true"], spans["sleep"]
@@ -72,7 +73,7 @@ func TestProcessTreeIsOneTrace(t *testing.T) {
 }
 
 func TestNonRootsStartNoTrace(t *testing.T) {
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"make", "bash ci.sh*"}, MaxOpenSpans: 100})
 	assert.Empty(t, runTracker(tr, treeEvents(time.Now())))
 	assert.True(t, tr.isRoot(&bpf.Event{Filename: "/usr/bin/bash", Args: []string{"bash", "ci.sh", "--fast"}}))
 	assert.True(t, tr.isRoot(&bpf.Event{Filename: "/usr/bin/make", Args: []string{"make", "-j4"}}))
@@ -91,7 +92,7 @@ func TestNestedTreeKeepsParentage(t *testing.T) {
 		{Kind: bpf.KindExit, PID: 21, PPID: 20, Time: now},
 		{Kind: bpf.KindExit, PID: 20, PPID: 1, Time: now},
 	}
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"make"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"make"}, MaxOpenSpans: 100})
 	spans := runTracker(tr, evs)
 	require.Len(t, spans, 3)
 	assert.Equal(t, spans["make"].SpanID(), spans["sh"].ParentSpanID())
@@ -100,9 +101,9 @@ func TestNestedTreeKeepsParentage(t *testing.T) {
 }
 
 func TestOpenSpanCap(t *testing.T) {
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 3})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 3})
 	for pid := uint32(1); pid <= 5; pid++ {
-		tr.handle(&bpf.Event{Kind: bpf.KindExec, PID: pid, Filename: "/bin/sleep", Time: time.Now()}, func(ptrace.Span) {})
+		tr.handle(&bpf.Event{Kind: bpf.KindExec, PID: pid, Filename: "/bin/sleep", Time: time.Now()}, func(ptrace.Span, *exehash.Result) {})
 	}
 	assert.Len(t, tr.open, 3)
 	assert.Equal(t, int64(2), tr.dropped)
@@ -110,7 +111,7 @@ func TestOpenSpanCap(t *testing.T) {
 	assert.Contains(t, tr.open, uint32(5))
 
 	var ended []ptrace.Span
-	tr.endAll(time.Now(), func(s ptrace.Span) { ended = append(ended, s) })
+	tr.endAll(time.Now(), func(s ptrace.Span, _ *exehash.Result) { ended = append(ended, s) })
 	require.Len(t, ended, 3)
 	flag, _ := ended[0].Attributes().Get(procattr.SpanUnfinished)
 	assert.True(t, flag.Bool())

@@ -61,7 +61,7 @@ func hexByte(s string) byte {
 
 func TestTraceparentParentsTheTree(t *testing.T) {
 	// No root pattern matches: the trace context alone starts the trace.
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"nothing-matches"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"nothing-matches"}, MaxOpenSpans: 100})
 	spans := runTracker(tr, ciEvents(time.Now()))
 	require.Len(t, spans, 4)
 	ciTrace, ciSpan := ids(ciTraceparent)
@@ -84,7 +84,7 @@ func TestTraceparentParentsTheTree(t *testing.T) {
 }
 
 func TestInvalidTraceparentIsCountedAndIgnored(t *testing.T) {
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 100})
 	evs := ciEvents(time.Now())
 	for i := range evs {
 		if evs[i].TraceParent != "" {
@@ -102,7 +102,7 @@ func TestInvalidTraceparentIsCountedAndIgnored(t *testing.T) {
 // A process whose span already exists (forked, or exec'ing again) moves
 // to the trace of a new TRACEPARENT; the same one changes nothing.
 func TestReexecWithAnotherTraceparent(t *testing.T) {
-	tr := newSpanTracker(&procattr.Mapper{}, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 100})
+	tr := newSpanTracker(&procattr.Mapper{}, nil, &TracesConfig{Roots: []string{"*"}, MaxOpenSpans: 100})
 	now := time.Now()
 	ev := bpf.Event{Kind: bpf.KindExec, PID: 30, PPID: 1, Filename: "/bin/sh", Time: now}
 	tr.handle(&ev, nil)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "traces")
 	marker := fmt.Sprintf("trace-%d", time.Now().UnixNano())
-	collectortest.Start(t, bin, "traces-source", collectortest.WriteConfig(t, "source", sourceConfig(port, `traces: {roots: ["sh -c *`+marker+`*"]}`, "", "logs", "traces")))
+	collectortest.Start(t, bin, "traces-source", collectortest.WriteConfig(t, "source", sourceConfig(port, `traces: {roots: ["sh -c *`+marker+`*"]}`+"\n"+identityWait, "", "logs", "traces")))
 
 	// dash runs true and sleep as child processes (`true` alone is a builtin).
 	sh := exec.Command("/bin/sh", "-c", "/bin/true; sleep 0.2; exit 3", marker)
@@ -72,8 +73,20 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 		}
 	}
 	sleep, ok := names["sleep"]
-	if _, hasTrue := names["true"]; !ok || !hasTrue {
+	trueSpan, hasTrue := names["true"]
+	if !ok || !hasTrue {
 		t.Fatalf("children %v, want true and sleep", children)
+	}
+	// Spans carry the executable's identity as exec records do.
+	truePath, err := filepath.EvalSymlinks("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := spanAttr(trueSpan, "execsnoop.executable.hash.sha256"), fileSHA256(t, truePath); got != want {
+		t.Errorf("true's span: sha256 %v (missing %v), want %s", got, spanAttr(trueSpan, "execsnoop.executable.hash.missing"), want)
+	}
+	if spanAttr(trueSpan, "process.executable.build_id.htlhash") != profilerFileID(t, truePath) {
+		t.Errorf("true's span: htlhash %v", spanAttr(trueSpan, "process.executable.build_id.htlhash"))
 	}
 	if d := sleep.EndTimestamp().AsTime().Sub(sleep.StartTimestamp().AsTime()); d < 200*time.Millisecond {
 		t.Errorf("sleep 0.2 lasted %v", d)

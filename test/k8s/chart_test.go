@@ -33,6 +33,7 @@ const (
 // capability numbers (linux/capability.h).
 const (
 	capDACReadSearch = 2
+	capSysPtrace     = 19
 	capPerfmon       = 38
 	capBPF           = 39
 )

@@ -37,15 +37,16 @@ func (e *chartEnv) agentPID(t *testing.T, ns string) int {
 	return 0
 }
 
-// capabilities: the agent process holds exactly CAP_BPF, CAP_PERFMON and
-// CAP_DAC_READ_SEARCH, in every set that grants anything.
+// capabilities: the agent process holds exactly CAP_BPF, CAP_PERFMON,
+// CAP_DAC_READ_SEARCH and (executable.hash.enabled is on by default)
+// CAP_SYS_PTRACE, in every set that grants anything.
 func (e *chartEnv) capabilities(t *testing.T) {
 	pid := e.agentPID(t, "execsnoop")
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := uint64(1)<<capBPF | 1<<capPerfmon | 1<<capDACReadSearch
+	want := uint64(1)<<capBPF | 1<<capPerfmon | 1<<capDACReadSearch | 1<<capSysPtrace
 	sets := map[string]uint64{}
 	for _, line := range strings.Split(string(status), "\n") {
 		k, v, ok := strings.Cut(line, ":\t")
@@ -62,7 +63,7 @@ func (e *chartEnv) capabilities(t *testing.T) {
 	}
 	for _, k := range []string{"CapPrm", "CapEff", "CapBnd"} {
 		if sets[k] != want {
-			t.Errorf("%s = %016x, want %016x (BPF, PERFMON, DAC_READ_SEARCH)", k, sets[k], want)
+			t.Errorf("%s = %016x, want %016x (BPF, PERFMON, DAC_READ_SEARCH, SYS_PTRACE)", k, sets[k], want)
 		}
 	}
 	for _, k := range []string{"CapInh", "CapAmb"} {

@@ -58,3 +58,28 @@ func TestValuesAreValidated(t *testing.T) {
 		})
 	}
 }
+
+// TestPtraceOnlyWithHashing: the agent gets CAP_SYS_PTRACE exactly while
+// executable hashing is on (the default), to open /proc/PID/exe.
+func TestPtraceOnlyWithHashing(t *testing.T) {
+	bin := os.Getenv("K8S_BIN_DIR")
+	if bin == "" {
+		t.Skip("K8S_BIN_DIR is unset: `make k8s-test` builds helm and runs this test")
+	}
+	render := func(args ...string) string {
+		cmd := exec.Command(filepath.Join(bin, "helm"), append([]string{"template", "x", chartDir, "--show-only", "templates/daemonset.yaml"}, args...)...)
+		home := t.TempDir()
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helm template %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := render(); !strings.Contains(out, "- SYS_PTRACE\n") {
+		t.Errorf("hashing on by default, and the agent has no SYS_PTRACE:\n%s", out)
+	}
+	if out := render("--set", "receiver.executable.hash.enabled=false"); strings.Contains(out, "SYS_PTRACE") {
+		t.Errorf("hashing off, and the agent still gets SYS_PTRACE:\n%s", out)
+	}
+}

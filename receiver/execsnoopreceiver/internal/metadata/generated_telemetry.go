@@ -29,6 +29,8 @@ type TelemetryBuilder struct {
 	ExecsnoopReceiverEventsDecodeErrors        metric.Int64Counter
 	ExecsnoopReceiverEventsLost                metric.Int64Counter
 	ExecsnoopReceiverEventsRead                metric.Int64Counter
+	ExecsnoopReceiverExecutableHashMissing     metric.Int64Counter
+	ExecsnoopReceiverExecutableHashed          metric.Int64Counter
 	ExecsnoopReceiverRecordsFiltered           metric.Int64Counter
 	ExecsnoopReceiverRecordsRefused            metric.Int64Counter
 	ExecsnoopReceiverSpansDropped              metric.Int64Counter
@@ -81,6 +83,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_execsnoop.receiver.events.read",
 		metric.WithDescription("Process events read and decoded from the kernel buffer. [Alpha]"),
 		metric.WithUnit("{events}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverExecutableHashMissing, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.executable.hash.missing",
+		metric.WithDescription("Exec records (and process spans) that carry no sha256 of their executable, by reason (execsnoop.executable.hash.missing). [Alpha]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverExecutableHashed, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.executable.hashed",
+		metric.WithDescription("Executable files read and hashed (once per file version; later execs of it are answered from the cache). [Alpha]"),
+		metric.WithUnit("{files}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverRecordsFiltered, err = builder.meter.Int64Counter(
