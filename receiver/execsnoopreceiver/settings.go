@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 )
 
 // Setting is one leaf of Config as users write it: its key, its kind, its
@@ -22,7 +24,8 @@ type Setting struct {
 	// Min and Max are inclusive bounds of an int or a duration setting
 	// (nil: none); durations that must be above 0 have Min 1ns.
 	Min, Max any
-	// Enum lists the allowed values of a string setting (nil: any).
+	// Enum lists the allowed values of a string setting, or of each
+	// element of a []string setting (nil: any).
 	Enum []string
 }
 
@@ -46,17 +49,21 @@ type bounds struct {
 // settingBounds are the bounds Validate enforces, keyed by setting; a
 // test checks Validate against each of them at and past its edges.
 var settingBounds = map[string]bounds{
-	"buffer.type":           {enum: []string{string(bpf.TransportAuto), string(bpf.TransportRingbuf), string(bpf.TransportPerf)}},
-	"buffer.size":           {min: bpf.MinBufferSize, max: bpf.MaxBufferSize},
-	"buffer.drain_period":   {min: time.Nanosecond, max: bpf.MaxDrainPeriod},
-	"args.max_bytes":        {min: 1, max: bpf.MaxArgsSize},
-	"args.max_count":        {min: 1},
-	"failed_execs":          {enum: []string{string(bpf.FailedExecsInclude), string(bpf.FailedExecsExclude), string(bpf.FailedExecsOnly)}},
-	"failed_exec_hook":      {enum: []string{string(bpf.HookAuto), string(bpf.HookFexit), string(bpf.HookSysExit)}},
-	"batch.max_size":        {min: 1},
-	"batch.flush_interval":  {min: time.Nanosecond, max: maxFlushInterval},
-	"traces.max_open_spans": {min: 1},
-	"traces.env_scan_bytes": {min: 1, max: bpf.MaxEnvScanSize},
+	"buffer.type":               {enum: []string{string(bpf.TransportAuto), string(bpf.TransportRingbuf), string(bpf.TransportPerf)}},
+	"buffer.size":               {min: bpf.MinBufferSize, max: bpf.MaxBufferSize},
+	"buffer.drain_period":       {min: time.Nanosecond, max: bpf.MaxDrainPeriod},
+	"args.max_bytes":            {min: 1, max: bpf.MaxArgsSize},
+	"args.max_count":            {min: 1},
+	"failed_execs":              {enum: []string{string(bpf.FailedExecsInclude), string(bpf.FailedExecsExclude), string(bpf.FailedExecsOnly)}},
+	"failed_exec_hook":          {enum: []string{string(bpf.HookAuto), string(bpf.HookFexit), string(bpf.HookSysExit)}},
+	"exec_context":              {enum: procattr.GroupNames},
+	"lineage.max_ancestors":     {min: 0, max: proctable.MaxMaxAncestors},
+	"lineage.parent_args_bytes": {min: 0, max: proctable.MaxArgsBytes},
+	"lineage.max_processes":     {min: proctable.MinMaxProcesses, max: proctable.MaxMaxProcesses},
+	"batch.max_size":            {min: 1},
+	"batch.flush_interval":      {min: time.Nanosecond, max: maxFlushInterval},
+	"traces.max_open_spans":     {min: 1},
+	"traces.env_scan_bytes":     {min: 1, max: bpf.MaxEnvScanSize},
 }
 
 var kinds = map[reflect.Type]Kind{

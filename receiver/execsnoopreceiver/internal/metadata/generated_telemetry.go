@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ExecsnoopReceiverEventsDecodeErrors        metric.Int64Counter
 	ExecsnoopReceiverEventsLost                metric.Int64Counter
 	ExecsnoopReceiverEventsRead                metric.Int64Counter
+	ExecsnoopReceiverProcessTableDropped       metric.Int64Counter
 	ExecsnoopReceiverRecordsFiltered           metric.Int64Counter
 	ExecsnoopReceiverRecordsRefused            metric.Int64Counter
 	ExecsnoopReceiverSpansDropped              metric.Int64Counter
@@ -81,6 +82,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_execsnoop.receiver.events.read",
 		metric.WithDescription("Process events read and decoded from the kernel buffer. [Alpha]"),
 		metric.WithUnit("{events}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverProcessTableDropped, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.process_table.dropped",
+		metric.WithDescription("Processes the lineage table forgot while they were alive because lineage.max_processes was reached (the oldest go first); their children's exec records have parent.source unknown. [Alpha]"),
+		metric.WithUnit("{processes}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverRecordsFiltered, err = builder.meter.Int64Counter(

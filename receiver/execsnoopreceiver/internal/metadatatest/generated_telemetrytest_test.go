@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExecsnoopReceiverEventsDecodeErrors.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverEventsLost.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverEventsRead.Add(context.Background(), 1)
+	tb.ExecsnoopReceiverProcessTableDropped.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsFiltered.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsRefused.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverSpansDropped.Add(context.Background(), 1)
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverEventsRead(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExecsnoopReceiverProcessTableDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverRecordsFiltered(t, testTel,
