@@ -166,6 +166,9 @@ func TestJSON(t *testing.T) {
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
 		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
 		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
+		// The test started before the CLI: its parent came from /proc.
+		procattr.ParentSource: "procfs", procattr.ParentExecutablePath: testenv.ProcExe(os.Getpid()),
+		procattr.ParentCommandArgs: nil, procattr.AncestorsPID: nil, procattr.AncestorsExecutableName: nil,
 	} {
 		want[k] = v
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 )
 
 // eventWriter prints one event into the buffered output.
@@ -24,6 +25,10 @@ type loop struct {
 	printer eventWriter
 	otlp    *otlpOutput
 	stderr  io.Writer
+	// table is the lineage's process table (nil without it), kept
+	// current with every event read, filtered or not.
+	table        *proctable.Table
+	tableDropped int64 // its drops, as Dropped hands them over
 
 	seen       uint64
 	matched    map[uint32]struct{} // pids whose exec matched -l, for their exits
@@ -40,28 +45,16 @@ func (l *loop) run() int {
 		err := l.probe.Read(&ev)
 		switch {
 		case err == nil:
-			l.seen++
-			if !l.keep(&ev) {
-				if l.otlp != nil {
-					l.otlp.acct.filter()
-				}
-				continue
-			}
-			// Exported before printed: every event seen is accounted for
-			// in the OTLP records even when printing fails.
-			if l.otlp != nil {
-				l.otlp.emit(&ev, time.Now())
-			}
-			if l.printer != nil {
-				if err := l.printer.write(&ev); err != nil {
-					fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
-					return 1
-				}
+			if !l.handle(&ev) {
+				return 1
 			}
 		case errors.Is(err, bpf.ErrDrained):
 			if err := l.out.Flush(); err != nil {
 				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 				return 1
+			}
+			if l.table != nil {
+				l.tableDropped += l.table.Dropped()
 			}
 			if now := time.Now(); now.Sub(l.lostReadAt) >= lostWarnEvery {
 				l.lostReadAt = now
@@ -75,6 +68,38 @@ func (l *loop) run() int {
 			return 1
 		}
 	}
+}
+
+// handle prints and exports one event, then updates the process table
+// (so that an exec's record names its lineage as it was before the exec);
+// false when printing failed.
+func (l *loop) handle(ev *bpf.Event) bool {
+	if l.table != nil {
+		defer l.table.Observe(ev)
+	}
+	// Forks, and exits without --exits, load only for the process table.
+	if ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !l.cfg.exits {
+		return true
+	}
+	l.seen++
+	if !l.keep(ev) {
+		if l.otlp != nil {
+			l.otlp.acct.filter()
+		}
+		return true
+	}
+	// Exported before printed: every event seen is accounted for in the
+	// OTLP records even when printing fails.
+	if l.otlp != nil {
+		l.otlp.emit(ev, time.Now())
+	}
+	if l.printer != nil {
+		if err := l.printer.write(ev); err != nil {
+			fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+			return false
+		}
+	}
+	return true
 }
 
 func (l *loop) finish() int {

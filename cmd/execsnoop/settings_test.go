@@ -41,6 +41,8 @@ var mirrored = []struct {
 	{flag: "redact", key: "redaction.patterns"},
 	{flag: "no-redact", key: "redaction.enabled", bool: true},
 	{flag: "executable-file", key: "executable_file", bool: true},
+	{flag: "exec-context", key: "exec_context"},
+	{flag: "max-ancestors", key: "lineage.max_ancestors"},
 	// As libbpf-tools' execsnoop: exits and failed execs are asked for.
 	{flag: "exits", key: "exits", bool: true, why: "like libbpf-tools execsnoop, exits are shown on request"},
 	{flag: "fails", key: "failed_execs", bool: true, why: "like libbpf-tools execsnoop, failed execs are shown on request (-x)"},
@@ -124,19 +126,21 @@ func TestFlagDefaultsDifferOnlyOnPurpose(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{
-		"buffer.type":         string(cfg.opts.Transport),
-		"buffer.size":         fmt.Sprint(orDefault(cfg.opts.BufferSize, bpf.DefaultBufferSize)),
-		"buffer.drain_period": cfg.opts.DrainPeriod.String(),
-		"args.max_bytes":      fmt.Sprint(orDefault(cfg.opts.ArgsSize, bpf.DefaultArgsSize)),
-		"args.max_count":      fmt.Sprint(orDefault(cfg.opts.MaxArgs, bpf.DefaultMaxArgs)),
-		"failed_exec_hook":    string(cfg.opts.FailedExecHook),
-		"filters.cgroup":      cfg.opts.CgroupPath,
-		"filters.uids":        fmt.Sprint(len(cfg.opts.UIDs)),
-		"redaction.patterns":  fmt.Sprint(len(cfg.redactPatterns)),
-		"redaction.enabled":   fmt.Sprint(!cfg.noRedact),
-		"exits":               fmt.Sprint(cfg.opts.Exits),
-		"executable_file":     fmt.Sprint(cfg.executableFile),
-		"failed_execs":        string(cfg.opts.FailedExecs),
+		"buffer.type":           string(cfg.opts.Transport),
+		"buffer.size":           fmt.Sprint(orDefault(cfg.opts.BufferSize, bpf.DefaultBufferSize)),
+		"buffer.drain_period":   cfg.opts.DrainPeriod.String(),
+		"args.max_bytes":        fmt.Sprint(orDefault(cfg.opts.ArgsSize, bpf.DefaultArgsSize)),
+		"args.max_count":        fmt.Sprint(orDefault(cfg.opts.MaxArgs, bpf.DefaultMaxArgs)),
+		"failed_exec_hook":      string(cfg.opts.FailedExecHook),
+		"filters.cgroup":        cfg.opts.CgroupPath,
+		"filters.uids":          fmt.Sprint(len(cfg.opts.UIDs)),
+		"redaction.patterns":    fmt.Sprint(len(cfg.redactPatterns)),
+		"redaction.enabled":     fmt.Sprint(!cfg.noRedact),
+		"exits":                 fmt.Sprint(cfg.exits),
+		"exec_context":          fmt.Sprint(len(cfg.execContext)),
+		"lineage.max_ancestors": fmt.Sprint(cfg.maxAncestors),
+		"executable_file":       fmt.Sprint(cfg.executableFile),
+		"failed_execs":          string(cfg.opts.FailedExecs),
 	}
 	for _, s := range execsnoopreceiver.Settings() {
 		for _, m := range mirrored {
