@@ -121,10 +121,12 @@ func ProcArgs(pid int) []string {
 	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
 }
 
-// ProcExe is the target of /proc/PID/exe ("" for a kernel thread).
+// ProcExe is the target of /proc/PID/exe without the " (deleted)" the
+// kernel appends for an unlinked file or a memfd, as the exec records name
+// it ("" for a kernel thread).
 func ProcExe(pid int) string {
 	exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	return exe
+	return strings.TrimSuffix(exe, " (deleted)")
 }
 
 // ProcAncestry is pid and its ancestors, nearest first, up to n, with the

@@ -143,6 +143,9 @@ func (r *execsnoopReceiver) loadProcessTable(redactor *redact.Redactor) *proctab
 		r.set.Logger.Warn("cannot read the running processes from /proc: the parents of their execs are unknown", zap.Error(err))
 	}
 	r.set.Logger.Info("process table filled from /proc", zap.Int("processes", n), zap.Int("max_processes", r.cfg.Lineage.MaxProcesses))
+	// Counted before the receiver is ready: more processes run than the
+	// table holds.
+	r.reportTableDrops(context.Background(), t.Dropped())
 	return t
 }
 
