@@ -101,6 +101,19 @@ func WaitChild(t testing.TB, parent int, match func(args []string) bool) int {
 	return 0
 }
 
+// WaitGone waits (15 s at most, scaled) until pid has exited and been
+// reaped: /proc no longer has it.
+func WaitGone(t testing.TB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout(15 * time.Second))
+	for ProcPPID(pid) != -1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still exists", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // ProcPPID is a process's parent from /proc/PID/stat, -1 when gone.
 func ProcPPID(pid int) int {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

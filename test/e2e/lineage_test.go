@@ -66,12 +66,13 @@ func checkLineage(t *testing.T, what string, rec plog.LogRecord, want lineage, s
 // TestLineageMatchesProc: the exec records of a chain bash -> sh -> sleep
 // name the parent's path and arguments and the ancestors as /proc has them
 // while the chain is alive: from the execs the collector saw for a chain
-// started after it, from /proc for one started before it.
+// started after it, from /proc for one started before it. With exits off,
+// the exit program the table loads sends no exit record.
 func TestLineageMatchesProc(t *testing.T) {
 	bin := collectortest.Binary(t)
 	port, out := collectortest.StartSink(t, bin, "logs")
 	before := testenv.StartChain(t, fmt.Sprintf("before-%d", time.Now().UnixNano()), true)
-	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", sourceConfig(port, "", "", "logs")))
+	collectortest.Start(t, bin, "source", collectortest.WriteConfig(t, "source", sourceConfig(port, "exits: false\n", "", "logs")))
 
 	after := testenv.StartChain(t, fmt.Sprintf("after-%d", time.Now().UnixNano()), false)
 	checkLineage(t, "a chain started after the collector", execOf(t, out, after.Sleep), procLineage(after.Sh), "exec")
@@ -81,6 +82,25 @@ func TestLineageMatchesProc(t *testing.T) {
 	// sh ran before the collector: it is known from /proc.
 	before.Release(t)
 	checkLineage(t, "a chain started before the collector", execOf(t, out, before.Sleep), procLineage(before.Sh), "procfs")
+
+	// The sleep exits before the marker execs; the ring buffer keeps
+	// their order, so an exit record would arrive no later.
+	sleep, err := os.FindProcess(after.Sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sleep.Kill()
+	testenv.WaitGone(t, after.Sleep)
+	marker := exec.Command("/bin/true", fmt.Sprintf("after-exit-%d", time.Now().UnixNano()))
+	if err := marker.Run(); err != nil {
+		t.Fatal(err)
+	}
+	execOf(t, out, marker.Process.Pid)
+	for _, lr := range collectortest.LogRecords(out) {
+		if lr.EventName() == "process.exit" {
+			t.Fatalf("exits: false, and an exit record arrived: %v", lr.Attributes().AsRaw())
+		}
+	}
 }
 
 // TestProcessTableBoundIsCounted: with room for 16 processes, the host's
