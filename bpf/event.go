@@ -148,8 +148,14 @@ type Executable struct {
 	// Deleted: a named file with no links left (never with Memfd).
 	Memfd, Deleted bool
 	// Overlay: the file is on overlayfs; UpperLayer: its real file is in
-	// the writable upper layer; LayerUnknown: the real file was not found.
+	// the writable upper layer; LayerUnknown: the kernel could not tell.
+	// RealKnown: the kernel could not tell the layer but read the real
+	// file's inode (RealInode, RealDev), for user space to decide (before
+	// Linux 6.5; see internal/overlay).
 	Overlay, UpperLayer, LayerUnknown bool
+	RealKnown                         bool
+	RealInode                         uint64
+	RealDev                           uint32 // the kernel's dev_t encoding, as Dev
 
 	Inode    uint64
 	Dev      uint32 // the kernel's dev_t encoding (major << 20 | minor)
@@ -163,8 +169,13 @@ type Executable struct {
 
 // StatDev is Dev as stat(2) reports st_dev (the kernel's new_encode_dev),
 // to compare the file the kernel ran with a file user space opens.
-func (x *Executable) StatDev() uint64 {
-	major, minor := uint64(x.Dev>>20), uint64(x.Dev&(1<<20-1))
+func (x *Executable) StatDev() uint64 { return statDev(x.Dev) }
+
+// RealStatDev is RealDev as stat(2) reports st_dev.
+func (x *Executable) RealStatDev() uint64 { return statDev(x.RealDev) }
+
+func statDev(dev uint32) uint64 {
+	major, minor := uint64(dev>>20), uint64(dev&(1<<20-1))
 	return minor&0xff | major<<8 | (minor&^0xff)<<12
 }
 

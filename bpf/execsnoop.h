@@ -76,6 +76,7 @@ enum exec_file_flags {
 	EXEC_FILE_UPPER = 1 << 4,       /* ... and its real file is in the upper (writable) layer */
 	EXEC_FILE_LAYER_UNKNOWN = 1 << 5, /* ... but its real file could not be found */
 	EXEC_FILE_SCRIPT = 1 << 6,      /* an interpreter runs the named file (bprm->interp was changed) */
+	EXEC_FILE_REAL_INODE = 1 << 7,  /* ... its layer unknown, but its real inode is in exe_real_* (before 6.5: user space decides) */
 	EXEC_CWD_CUT = 1 << 7,          /* the working directory hit a PATH_* bound */
 };
 
@@ -138,6 +139,11 @@ struct exec_event {
 	__s64 exe_mtime_sec;
 	__u32 exe_ctime_nsec;
 	__u32 exe_mtime_nsec;
+	/* For an overlay file whose layer the kernel cannot tell: the real
+	 * file's inode and s_dev (EXEC_FILE_REAL_INODE). */
+	__u64 exe_real_ino;
+	__u32 exe_real_dev;
+	__u32 pad4;
 };
 
 struct exit_event {

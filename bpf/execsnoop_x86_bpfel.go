@@ -78,6 +78,9 @@ type execsnoopExecEvent struct {
 	ExeMtimeSec       int64
 	ExeCtimeNsec      uint32
 	ExeMtimeNsec      uint32
+	ExeRealIno        uint64
+	ExeRealDev        uint32
+	Pad4              uint32
 }
 
 type execsnoopExecFileFlags uint32
@@ -90,6 +93,7 @@ const (
 	execsnoopExecFileFlagsEXEC_FILE_UPPER         execsnoopExecFileFlags = 16
 	execsnoopExecFileFlagsEXEC_FILE_LAYER_UNKNOWN execsnoopExecFileFlags = 32
 	execsnoopExecFileFlagsEXEC_FILE_SCRIPT        execsnoopExecFileFlags = 64
+	execsnoopExecFileFlagsEXEC_FILE_REAL_INODE    execsnoopExecFileFlags = 128
 	execsnoopExecFileFlagsEXEC_CWD_CUT            execsnoopExecFileFlags = 128
 )
 

@@ -86,6 +86,28 @@ static __always_inline struct file *ovl_real_file(struct file *file)
 	return NULL;
 }
 
+/* Before 6.5 (backing files), ovl_open's real file has the overlay's own
+ * path (open_with_fake_path): its f_inode is the real inode, but nothing
+ * in vmlinux types says which layer holds it (the upper mount is not in
+ * reach). Its inode number and device go to user space, which finds the
+ * overlay's upperdir in mountinfo and compares. */
+static __always_inline void ovl_fake_path_file(struct exec_event *e, struct file *file)
+{
+	struct file *real = BPF_CORE_READ(file, private_data);
+	if (!real || BPF_CORE_READ(real, f_path.dentry) != BPF_CORE_READ(file, f_path.dentry))
+		return;
+	struct inode *inode = BPF_CORE_READ(real, f_inode);
+	if (!inode)
+		return;
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	__u32 magic = BPF_CORE_READ(sb, s_magic);
+	if (!magic || magic == OVERLAYFS_SUPER_MAGIC)
+		return;
+	e->exe_real_ino = BPF_CORE_READ(inode, i_ino);
+	e->exe_real_dev = BPF_CORE_READ(sb, s_dev);
+	e->file_flags |= EXEC_FILE_REAL_INODE;
+}
+
 static __always_inline void fill_exec_file(struct exec_event *e, struct file *file)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
@@ -108,6 +130,7 @@ static __always_inline void fill_exec_file(struct exec_event *e, struct file *fi
 	struct file *real = ovl_real_file(file);
 	if (!real) {
 		e->file_flags |= EXEC_FILE_LAYER_UNKNOWN;
+		ovl_fake_path_file(e, file);
 		return;
 	}
 	int mnt_flags = BPF_CORE_READ(real, f_path.mnt, mnt_flags);

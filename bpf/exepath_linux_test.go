@@ -225,13 +225,36 @@ func TestExecutableOverlayLayer(t *testing.T) {
 	r := startRecorder(t, Options{})
 	lower := runIn(t, "/", filepath.Join(merged, "image-bin"))
 	upper := runIn(t, "/", filepath.Join(merged, "dropped-bin"))
-	ev := r.waitFor(t, "lower-layer exec", execOf(lower.Process.Pid))
-	if x := ev.Executable; !x.Overlay || x.UpperLayer || x.LayerUnknown || x.Path != merged+"/image-bin" {
-		t.Errorf("lower-layer binary: %+v, want overlay, not upper, path %s/image-bin", x, merged)
-	}
-	ev = r.waitFor(t, "upper-layer exec", execOf(upper.Process.Pid))
-	if x := ev.Executable; !x.Overlay || !x.UpperLayer || x.LayerUnknown || x.Path != merged+"/dropped-bin" {
-		t.Errorf("binary copied into the merged dir: %+v, want overlay, upper, path %s/dropped-bin", x, merged)
+	for _, c := range []struct {
+		name, real string
+		cmd        *exec.Cmd
+		upper      bool
+	}{
+		{"image-bin", filepath.Join(base, "lower", "image-bin"), lower, false},
+		{"dropped-bin", filepath.Join(base, "upper", "dropped-bin"), upper, true},
+	} {
+		ev := r.waitFor(t, c.name, execOf(c.cmd.Process.Pid))
+		x := ev.Executable
+		if !x.Overlay || x.Path != merged+"/"+c.name {
+			t.Errorf("%s: %+v, want overlay, path %s/%s", c.name, x, merged, c.name)
+			continue
+		}
+		t.Logf("%s: the layer decided by the kernel: %v", c.name, !x.LayerUnknown)
+		if !x.LayerUnknown {
+			if x.UpperLayer != c.upper || x.RealKnown {
+				t.Errorf("%s: upper layer %v (real inode known %v), want %v and the kernel's own answer", c.name, x.UpperLayer, x.RealKnown, c.upper)
+			}
+			continue
+		}
+		// Before 6.5 the kernel hands the real inode to user space.
+		var st unix.Stat_t
+		if err := unix.Stat(c.real, &st); err != nil {
+			t.Fatal(err)
+		}
+		if !x.RealKnown || x.UpperLayer || x.RealInode != st.Ino || x.RealStatDev() != st.Dev {
+			t.Errorf("%s: layer unknown, real inode %v %d dev %d, want the inode %d dev %d of %s",
+				c.name, x.RealKnown, x.RealInode, x.RealStatDev(), st.Ino, st.Dev, c.real)
+		}
 	}
 }
 

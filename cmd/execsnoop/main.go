@@ -23,6 +23,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
@@ -69,7 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile, Omit: procattr.GroupsAll &^ cfg.groups}
+	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile, Layers: overlay.New("/proc"),
+		Omit: procattr.GroupsAll &^ cfg.groups}
 	if cfg.json || cfg.otlp {
 		if root, err := cgroup.V2Root(); err == nil {
 			mapper.Cgroups = cgroup.NewResolver(root)

@@ -79,6 +79,10 @@ func (m *Mapper) executableAttributes(ev *bpf.Event, s Sink) {
 	s.Bool(ExecutableDeleted, x.Deleted)
 	if x.Overlay && !x.LayerUnknown {
 		s.Bool(ExecutableUpperLayer, x.UpperLayer)
+	} else if x.Overlay && m.Layers != nil {
+		if upper, ok := m.Layers.Layer(x); ok {
+			s.Bool(ExecutableUpperLayer, upper)
+		}
 	}
 	if m.ExecutableFile {
 		s.Int(ExecutableInode, int64(x.Inode))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
@@ -109,6 +110,9 @@ var (
 type Mapper struct {
 	Cgroups  *cgroup.Resolver
 	Redactor *redact.Redactor
+	// Layers decides an overlay executable's layer where the kernel
+	// could not (before Linux 6.5); nil leaves it out there.
+	Layers *overlay.Layers
 	// ExecutableFile adds the executable_file group (the inode, owner,
 	// mode and times of the file an exec runs) to exec records.
 	ExecutableFile bool

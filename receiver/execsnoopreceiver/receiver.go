@@ -16,6 +16,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
+	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
@@ -87,7 +88,8 @@ func (r *execsnoopReceiver) start() error {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
-	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile, Omit: procattr.GroupsAll &^ r.cfg.groups()}
+	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile, Layers: overlay.New("/proc"),
+		Omit: procattr.GroupsAll &^ r.cfg.groups()}
 	if r.cfg.lineage() {
 		mapper.Table = r.loadProcessTable(redactor)
 	}

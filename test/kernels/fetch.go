@@ -39,6 +39,7 @@ type kernel struct {
 	Package string // e.g. linux-image-6.1.0-41-cloud-amd64
 	Version string // the package's version
 	Vmlinuz string // path of the kernel image
+	Modules string // path of the cpio of its guestModules
 }
 
 // fetchKernel returns the release's cloud kernel from the cache under dir,
@@ -50,9 +51,10 @@ func fetchKernel(dir string, r release) (kernel, error) {
 	if err != nil {
 		return kernel{}, err
 	}
-	k := kernel{Release: r.Name, Vmlinuz: filepath.Join(dir, "vmlinuz")}
+	k := kernel{Release: r.Name, Vmlinuz: filepath.Join(dir, "vmlinuz"), Modules: filepath.Join(dir, "modules.cpio")}
 	if meta, err := os.ReadFile(filepath.Join(dir, "package")); err == nil {
-		if _, err := os.Stat(k.Vmlinuz); err == nil {
+		_, errImage := os.Stat(k.Vmlinuz)
+		if _, err := os.Stat(k.Modules); err == nil && errImage == nil {
 			fmt.Sscan(string(meta), &k.Package, &k.Version)
 			progress("%s: cached %s %s", r.Name, k.Package, k.Version)
 			return k, nil
@@ -148,8 +150,12 @@ Debug::NoLocking "true";
 	if len(images) != 1 {
 		return k, fmt.Errorf("%s: %s holds %d boot/vmlinuz-* files, want 1", r.Name, debs[0], len(images))
 	}
-	// Only the image is kept: the harness needs no module (BPF, cgroup2,
-	// tracefs, the 8250 serial console and the initramfs are built in).
+	// Only the image and the tests' modules are kept: the harness needs no
+	// module (BPF, cgroup2, tracefs, the 8250 serial console and the
+	// initramfs are built in).
+	if err := writeModules(extracted, dir); err != nil {
+		return k, fmt.Errorf("%s: %s: %v", r.Name, debs[0], err)
+	}
 	if err := os.Rename(images[0], k.Vmlinuz); err != nil {
 		return k, err
 	}

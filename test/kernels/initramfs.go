@@ -38,11 +38,12 @@ type guestBinary struct {
 // that the CLI's quoting round-trips through it) and util-linux's setpriv
 // (busybox's has no --reuid) and unshare (busybox's has no --kill-child);
 // setcap (libcap2-bin) and script (bsdutils), which busybox lacks, for the
-// credential and terminal tests of the bpf package; and id and grep, which
-// those tests copy under other names (a busybox applet is chosen by its
+// credential and terminal tests of the bpf package; and id, grep and true,
+// which the credential and executable-path tests copy under other names,
+// into memfds and into deep directories (a busybox applet is chosen by its
 // name, so a copy of busybox's would not run). All go into /bin.
 var hostTools = []string{"/bin/bash", "/bin/setpriv", "/bin/unshare", "/usr/sbin/setcap", "/usr/bin/script",
-	"/usr/bin/id", "/bin/grep"}
+	"/usr/bin/id", "/bin/grep", "/bin/true"}
 
 // buildGuest builds the guest's programs into dir/bin.
 func buildGuest(dir string) error {

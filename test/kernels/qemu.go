@@ -48,11 +48,15 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	if o.CLIRun != "" {
 		cmdline = append(cmdline, "KTEST_CLI_RUN="+o.CLIRun)
 	}
+	initrd, err := initrdFor(k, initramfs)
+	if err != nil {
+		return nil, 0, err
+	}
 	cmd := exec.CommandContext(ctx, qemu,
 		"-accel", "tcg", "-cpu", "max", "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
 		"-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
 		"-serial", "stdio",
-		"-kernel", k.Vmlinuz, "-initrd", initramfs,
+		"-kernel", k.Vmlinuz, "-initrd", initrd,
 		"-append", strings.Join(cmdline, " "))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

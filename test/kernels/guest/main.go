@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -132,8 +133,31 @@ func setup() []string {
 	if err := loopbackUp(); err != nil {
 		errs = append(errs, fmt.Sprintf("bringing up lo: %v", err))
 	}
+	errs = append(errs, loadModules("/lib/modules/ktest")...)
 	for _, e := range errs {
 		logf("%s", e)
+	}
+	return errs
+}
+
+// loadModules loads every module in dir (the harness puts overlayfs there,
+// which the executable tests mount), as modprobe would at the first mount
+// on a host.
+func loadModules(dir string) (errs []string) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.ko"))
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Sprintf("loading %s: %v", path, err))
+		} else {
+			logf("loaded %s", filepath.Base(path))
+		}
 	}
 	return errs
 }
