@@ -24,11 +24,11 @@ func EnableProgramStats() (io.Closer, error) {
 	return ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 }
 
-// ProgramStats returns the statistics of the exec and exit programs, by
-// name (handle_exec, handle_exit).
+// ProgramStats returns the statistics of the exec, exit and fork programs,
+// by name (handle_exec, handle_exit, handle_fork).
 func (p *Probe) ProgramStats() (map[string]ProgramStats, error) {
 	out := map[string]ProgramStats{}
-	for name, prog := range map[string]*ebpf.Program{"handle_exec": p.objs.HandleExec, "handle_exit": p.objs.HandleExit} {
+	for name, prog := range map[string]*ebpf.Program{"handle_exec": p.objs.HandleExec, "handle_exit": p.objs.HandleExit, "handle_fork": p.objs.HandleFork} {
 		st, err := prog.Stats()
 		if err != nil {
 			return nil, fmt.Errorf("statistics of %s: %w", name, err)

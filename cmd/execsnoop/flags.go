@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -47,6 +50,20 @@ type config struct {
 	noHash      bool
 	hashMaxSize int
 	hashMaxWait time.Duration // 0: the drain period
+	// exits: --exits, print exit records (opts.Exits may load the exit
+	// program for the process table alone).
+	exits bool
+	// --exec-context and --max-ancestors: the receiver's exec_context
+	// and lineage.max_ancestors, for --json and --otlp.
+	execContext  []string
+	groups       procattr.Group
+	maxAncestors int
+}
+
+// lineage reports whether records carry the lineage group, which needs the
+// process table: only --json and --otlp print it.
+func (c *config) lineage() bool {
+	return (c.json || c.otlp) && c.groups&procattr.GroupLineage != 0
 }
 
 // errUsage marks command-line errors (exit status 2).
@@ -139,6 +156,14 @@ Options:
                            the longest an exec waits for its hash before it
                            is printed with hash.missing "timeout" (default
                            0s: the drain period; at most %s)
+      --exec-context GROUPS
+                           the attribute groups of --json and --otlp exec
+                           records, comma-separated: credentials, lineage
+                           (the parent and ancestors), session; "" for none
+                           (default credentials,lineage,session). lineage
+                           loads the fork and exit programs
+      --max-ancestors N    ancestors named per --json and --otlp exec record,
+                           the parent first, at most %d (default %d; 0: none)
   -h, --help               show this help
 
 JSON (--json): one object per line:
@@ -154,7 +179,10 @@ JSON (--json): one object per line:
    "execsnoop.process.cpu.time.system" (seconds), "execsnoop.process.memory.peak"
    (bytes), "execsnoop.process.paging.faults.minor"/".major",
    "execsnoop.process.context_switches.voluntary"/".involuntary",
-   "execsnoop.process.disk.io.read"/".write" (bytes)}}
+   "execsnoop.process.disk.io.read"/".write" (bytes);
+   lineage: "execsnoop.parent.executable.path", "execsnoop.parent.command_args",
+   "execsnoop.ancestors.pid", "execsnoop.ancestors.executable.name",
+   "execsnoop.parent.source" (exec, procfs or unknown)}}
   The names and values are those of the collector's execsnoop receiver.
   As there, secrets in arguments (--password=..., TOKEN=..., Bearer ...,
   user:password@ in URLs, well-known key formats) are masked as ****, and
@@ -171,7 +199,8 @@ forms), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. Arguments that are not
 valid UTF-8 are escaped as in --json (protobuf requires UTF-8).
 
 Lost events are reported on stderr as they happen; at the end (Ctrl-C or
-SIGTERM) execsnoop prints how many events it saw and lost. With --otlp,
+SIGTERM) execsnoop prints how many events it saw and lost (and, with the
+lineage group, how many processes the full process table dropped). With --otlp,
 records the export drops are reported as they are dropped, and the end adds
 where every event seen went, in records: seen = exported + dropped (export
 failed after the exporter's retries, with its gRPC code; rejected by the
@@ -213,13 +242,13 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 			fs.StringVar(p, n, value, "")
 		}
 	}
-	var fails, exits bool
+	var fails bool
 	boolVar(&cfg.printTime, "T", "time")
 	boolVar(&cfg.printTimestamp, "t", "timestamp")
 	boolVar(&cfg.printUID, "U", "print-uid")
 	boolVar(&fails, "x", "fails")
 	boolVar(&cfg.quote, "q", "quote")
-	boolVar(&exits, "exits")
+	boolVar(&cfg.exits, "exits")
 	boolVar(&cfg.json, "json")
 	boolVar(&cfg.quiet, "quiet")
 	boolVar(&cfg.otlp, "otlp")
@@ -260,6 +289,24 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 			return nil
 		}
 	}
+	cfg.execContext = slices.Clone(procattr.GroupNames)
+	fs.Func("exec-context", "", func(s string) error {
+		cfg.execContext = nil
+		if s != "" {
+			cfg.execContext = strings.Split(s, ",")
+		}
+		_, err := procattr.ParseGroups(cfg.execContext)
+		return err
+	})
+	cfg.maxAncestors = proctable.DefaultMaxAncestors
+	fs.Func("max-ancestors", "", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > proctable.MaxMaxAncestors {
+			return fmt.Errorf("--max-ancestors must be a number from 0 to %d, not %q", proctable.MaxMaxAncestors, s)
+		}
+		cfg.maxAncestors = n
+		return nil
+	})
 	fs.Func("max-args", "", sizeFlag(&cfg.opts.MaxArgs, "--max-args"))
 	fs.Func("max-bytes", "", sizeFlag(&cfg.opts.ArgsSize, "--max-bytes"))
 	fs.Func("buffer-size", "", sizeFlag(&cfg.opts.BufferSize, "--buffer-size"))
@@ -300,7 +347,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		}
 	}
 	if help {
-		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize, defaultDrainPeriod, bpf.MaxDrainPeriod, exehash.DefaultMaxSize, maxHashWait)
+		fmt.Fprintf(stdout, usageText, bpf.DefaultMaxArgs, bpf.MaxArgsSize, bpf.DefaultArgsSize, bpf.DefaultBufferSize, defaultDrainPeriod, bpf.MaxDrainPeriod,
+			exehash.DefaultMaxSize, maxHashWait, proctable.MaxMaxAncestors, proctable.DefaultMaxAncestors)
 		return nil, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
@@ -309,7 +357,11 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 
 	cfg.opts.Transport = bpf.Transport(transport)
 	cfg.opts.FailedExecHook = bpf.FailedExecHook(hook)
-	cfg.opts.Exits = exits || cfg.probeReport
+	cfg.groups, _ = procattr.ParseGroups(cfg.execContext)
+	// The process table learns a process at its fork and forgets it at
+	// its exit; exits are printed only with --exits.
+	cfg.opts.Exits = cfg.exits || cfg.probeReport || cfg.lineage()
+	cfg.opts.Forks = cfg.lineage()
 	// The report covers the receiver's trace-context lookup too.
 	cfg.opts.TraceContext = cfg.probeReport
 	cfg.opts.FailedExecs = bpf.FailedExecsExclude
@@ -343,7 +395,7 @@ var valueFlags = map[string]bool{
 	"u": true, "uid": true, "n": true, "name": true, "l": true, "line": true, "c": true, "cgroup": true,
 	"max-args": true, "max-bytes": true, "redact": true, "buffer": true, "buffer-size": true, "otlp-endpoint": true,
 	"drain-period": true, "failed-exec-hook": true, "hash-max-size": true,
-	"hash-max-wait": true,
+	"hash-max-wait": true, "exec-context": true, "max-ancestors": true,
 }
 
 // maxHashWait is the receiver's bound of executable.hash.max_wait.

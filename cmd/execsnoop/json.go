@@ -103,6 +103,18 @@ func (j *jsonWriter) Strs(k string, vs []string) {
 	j.buf = append(j.buf, ']')
 }
 
+func (j *jsonWriter) Ints(k string, vs []int64) {
+	j.key(k)
+	j.buf = append(j.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			j.buf = append(j.buf, ',')
+		}
+		j.buf = strconv.AppendInt(j.buf, v, 10)
+	}
+	j.buf = append(j.buf, ']')
+}
+
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string. procattr hands over valid

@@ -170,6 +170,9 @@ func TestJSON(t *testing.T) {
 		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
 		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
 		procattr.ExecutableHashSHA256: fileSHA256(t, shPath), procattr.ExecutableBuildIDHTL: nil,
+		// The test started before the CLI: its parent came from /proc.
+		procattr.ParentSource: "procfs", procattr.ParentExecutablePath: testenv.ProcExe(os.Getpid()),
+		procattr.ParentCommandArgs: nil, procattr.AncestorsPID: nil, procattr.AncestorsExecutableName: nil,
 	} {
 		want[k] = v
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 )
 
 // eventWriter prints one event into the buffered output.
@@ -27,6 +28,10 @@ type loop struct {
 	otlp    *otlpOutput
 	ids     *identities // nil: no hashing
 	stderr  io.Writer
+	// table is the lineage's process table (nil without it), kept
+	// current with every event read, filtered or not.
+	table        *proctable.Table
+	tableDropped int64 // its drops, as Dropped hands them over
 
 	seen       uint64
 	matched    map[uint32]struct{} // pids whose exec matched -l, for their exits
@@ -43,21 +48,7 @@ func (l *loop) run() int {
 		err := l.probe.Read(&ev)
 		switch {
 		case err == nil:
-			l.seen++
-			if !l.keep(&ev) {
-				if l.otlp != nil {
-					l.otlp.acct.filter()
-				}
-				continue
-			}
-			var err error
-			if l.ids != nil {
-				err = l.ids.add(&ev, time.Now(), l.emit)
-			} else {
-				err = l.emit(&ev, time.Now(), nil)
-			}
-			if err != nil {
-				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+			if !l.handle(&ev) {
 				return 1
 			}
 		case errors.Is(err, bpf.ErrDrained):
@@ -68,6 +59,9 @@ func (l *loop) run() int {
 			if err := l.out.Flush(); err != nil {
 				fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
 				return 1
+			}
+			if l.table != nil {
+				l.tableDropped += l.table.Dropped()
 			}
 			if now := time.Now(); now.Sub(l.lostReadAt) >= lostWarnEvery {
 				l.lostReadAt = now
@@ -81,6 +75,39 @@ func (l *loop) run() int {
 			return 1
 		}
 	}
+}
+
+// handle prints and exports one event, then updates the process table
+// (so that an exec's record names its lineage as it was before the exec);
+// false when printing failed. An exec held for its hash is mapped when it
+// is released, at most a drain period later: a parent that exits or execs
+// in between is then named as the table has it by then.
+func (l *loop) handle(ev *bpf.Event) bool {
+	if l.table != nil {
+		defer l.table.Observe(ev)
+	}
+	// Forks, and exits without --exits, load only for the process table.
+	if ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !l.cfg.exits {
+		return true
+	}
+	l.seen++
+	if !l.keep(ev) {
+		if l.otlp != nil {
+			l.otlp.acct.filter()
+		}
+		return true
+	}
+	var err error
+	if l.ids != nil {
+		err = l.ids.add(ev, time.Now(), l.emit)
+	} else {
+		err = l.emit(ev, time.Now(), nil)
+	}
+	if err != nil {
+		fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
+		return false
+	}
+	return true
 }
 
 // emit exports and prints one event. Exported before printed: every event

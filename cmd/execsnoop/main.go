@@ -26,6 +26,7 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -70,7 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile, Layers: overlay.New("/proc")}
+	mapper := &procattr.Mapper{ExecutableFile: cfg.executableFile, Layers: overlay.New("/proc"),
+		Omit: procattr.GroupsAll &^ cfg.groups}
 	if cfg.json || cfg.otlp {
 		if root, err := cgroup.V2Root(); err == nil {
 			mapper.Cgroups = cgroup.NewResolver(root)
@@ -103,6 +105,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return printProbeReport(probe, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "execsnoop: %s\n", probe.KernelReport())
+	if cfg.lineage() {
+		// After the probe is attached: a process that forks, execs or
+		// exits while /proc is read is corrected by its event.
+		mapper.Table = proctable.New(proctable.Config{MaxAncestors: cfg.maxAncestors,
+			ArgsBytes: proctable.DefaultArgsBytes, Redactor: mapper.Redactor})
+		if _, err := mapper.Table.LoadProc("/proc"); err != nil {
+			fmt.Fprintf(stderr, "execsnoop: reading the running processes (%s): the parents of their execs are unknown\n", oneLine(err))
+		}
+	}
 	if _, err := procattr.BootID(); err != nil && (cfg.json || cfg.otlp) {
 		fmt.Fprintf(stderr, "execsnoop: the host's boot id is unreadable (%s): execsnoop.exec.id is unique on this host only within this boot\n", oneLine(err))
 	}
@@ -143,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 
-	l := loop{cfg: cfg, probe: probe, out: out, printer: printer, otlp: exporter, stderr: stderr}
+	l := loop{cfg: cfg, probe: probe, out: out, printer: printer, otlp: exporter, stderr: stderr, table: mapper.Table}
 	if (cfg.json && !cfg.quiet || cfg.otlp) && !cfg.noHash {
 		if l.ids, err = newIdentities(cfg); err != nil {
 			probe.Close()
@@ -184,6 +195,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	summary := fmt.Sprintf("execsnoop: %d events seen, %d lost", l.seen, stats.Lost())
 	if stats.DecodeErrors > 0 {
 		summary += fmt.Sprintf(", %d undecodable", stats.DecodeErrors)
+	}
+	if l.table != nil {
+		records += fmt.Sprintf("; process table: %d processes dropped when full", l.tableDropped+l.table.Dropped())
 	}
 	fmt.Fprintln(stderr, summary+records)
 	if l.ids != nil {

@@ -258,3 +258,4 @@ func (s *kvSink) Bool(k string, v bool)      { *s = append(*s, attribute.Bool(k,
 
 // Strs relies on attribute.StringSlice copying vs, which the next Read reuses.
 func (s *kvSink) Strs(k string, vs []string) { *s = append(*s, attribute.StringSlice(k, vs)) }
+func (s *kvSink) Ints(k string, vs []int64)  { *s = append(*s, attribute.Int64Slice(k, vs)) }

@@ -69,7 +69,7 @@ type otlpSummary struct {
 }
 
 var otlpSummaryRE = regexp.MustCompile(`(?m)^execsnoop: (\d+) events seen, \d+ lost(?:, \d+ undecodable)?; OTLP records: ` +
-	`(\d+) = (\d+) exported \+ (\d+) dropped(?: \((.*)\))? \+ (\d+) not exported at exit(?: \(.*\))? \+ (\d+) filtered by -n/-l$`)
+	`(\d+) = (\d+) exported \+ (\d+) dropped(?: \((.*)\))? \+ (\d+) not exported at exit(?: \(.*\))? \+ (\d+) filtered by -n/-l(?:; process table: \d+ processes dropped when full)?$`)
 
 // parseOTLPSummary finds the summary and checks that it adds up.
 func parseOTLPSummary(t *testing.T, stderr string) otlpSummary {

@@ -134,8 +134,8 @@ func TestMaxAttributesHoldsTheLargestExec(t *testing.T) {
 		PID: 7, VPID: 1, TTYIndex: 0, TTYName: "pts0", AuditSessionID: 3, Filename: "./s", Cwd: "/srv",
 		Executable: maxExecutable}
 	got := MapSink{}
-	(&Mapper{Redactor: r, ExecutableFile: true}).Attributes(ev, got)
-	if got[ArgsRedacted] != true || got[ArgsEscaped] != true || got[ExecScriptPath] != "/srv/s" || got[ExecutableUpperLayer] != true {
+	(&Mapper{Redactor: r, ExecutableFile: true, Table: lineageTable()}).Attributes(ev, got)
+	if got[ArgsRedacted] != true || got[ArgsEscaped] != true || got[ExecScriptPath] != "/srv/s" || got[ExecutableUpperLayer] != true || got[AncestorsPID] == nil {
 		t.Fatalf("not the largest exec: %v", got)
 	}
 	if len(got)+1 != MaxAttributes {

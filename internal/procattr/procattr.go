@@ -19,6 +19,7 @@ import (
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/cgroup"
 	"github.com/otelexecsnoop/execsnoop/internal/overlay"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -61,9 +62,9 @@ const (
 
 // MaxAttributes is how many attributes Attributes emits for one event at
 // most (a successful exec of a script on overlayfs with a cgroup, every
-// flag, capabilities, raised privileges and the executable_file group), so
-// that sinks can size storage once.
-const MaxAttributes = 47
+// flag, capabilities, raised privileges, the executable_file group and the
+// lineage), so that sinks can size storage once.
+const MaxAttributes = 52
 
 // Event names.
 const (
@@ -79,6 +80,7 @@ type Sink interface {
 	Double(key string, value float64)
 	Bool(key string, value bool)
 	Strs(key string, values []string)
+	Ints(key string, values []int64)
 }
 
 // MapSink collects attributes into a map with their Go types (string
@@ -90,6 +92,7 @@ func (m MapSink) Int(k string, v int64)      { m[k] = v }
 func (m MapSink) Double(k string, v float64) { m[k] = v }
 func (m MapSink) Bool(k string, v bool)      { m[k] = v }
 func (m MapSink) Strs(k string, v []string)  { m[k] = slices.Clone(v) }
+func (m MapSink) Ints(k string, v []int64)   { m[k] = slices.Clone(v) }
 
 // Severity levels, as numbered by the OpenTelemetry log data model.
 type Severity struct {
@@ -113,6 +116,11 @@ type Mapper struct {
 	// ExecutableFile adds the executable_file group (the inode, owner,
 	// mode and times of the file an exec runs) to exec records.
 	ExecutableFile bool
+	// Omit leaves these exec_context groups out of exec records.
+	Omit Group
+	// Table gives exec records their lineage (nil: none); the caller
+	// keeps it current with every event, after mapping the event.
+	Table *proctable.Table
 }
 
 // args is argv as it may leave the host: secrets masked, and arguments
@@ -283,8 +291,13 @@ func (m *Mapper) execAttributes(ev *bpf.Event, s Sink) {
 	if ev.LoginUID != ^uint32(0) {
 		s.Int(LoginUID, int64(ev.LoginUID))
 	}
-	credAttributes(ev, s)
-	sessionAttributes(ev, s)
+	if m.wants(GroupCredentials) {
+		credAttributes(ev, s)
+	}
+	if m.wants(GroupSession) {
+		sessionAttributes(ev, s)
+	}
+	m.lineageAttributes(ev, s)
 	s.Str(ProcessCreationTime, ev.StartTime.UTC().Format(time.RFC3339Nano))
 	if ev.ArgsTruncated {
 		s.Bool(ArgsTruncated, true)

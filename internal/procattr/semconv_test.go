@@ -80,6 +80,8 @@ func registryType(v any) string {
 		return "boolean"
 	case []string:
 		return "string[]"
+	case []int64:
+		return "int[]"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -95,6 +97,7 @@ func emittedKeys(t *testing.T) map[string]MapSink {
 	}
 	m.Redactor = r
 	m.ExecutableFile = true
+	m.Table = lineageTable()
 	exec := &bpf.Event{Kind: bpf.KindExec, PID: 10, TID: 11, PPID: 1, UID: 1000, GID: 100, Comm: "tool",
 		Filename: "/usr/bin/tool", Args: []string{"tool", "--password=hunter2", "\xff"}, Argc: 3,
 		Syscall: bpf.SyscallExecveat, LoginUID: 1000, ArgsTruncated: true, ArgsUnreadable: true,

@@ -1,10 +1,8 @@
 package execsnoopreceiver // import "github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver"
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's start time; 100 on
@@ -41,41 +40,23 @@ func bootTime(procRoot string) (time.Time, error) {
 	return time.Now().Add(-time.Duration(seconds * float64(time.Second))), nil
 }
 
-// runningProcesses reads the processes under procRoot, oldest first, so
-// that parents come before their children.
+// runningProcesses reads the processes under procRoot (proctable.ReadProc,
+// the one reader of /proc), oldest first, so that parents come before
+// their children; kernel threads, which have no argv, are left out.
 func runningProcesses(procRoot string, bootTime time.Time) []runningProcess {
-	entries, _ := os.ReadDir(procRoot)
+	running, _ := proctable.ReadProc(procRoot)
 	var procs []runningProcess
-	for _, e := range entries {
-		pid, err := strconv.ParseUint(e.Name(), 10, 32)
-		if err != nil {
-			continue
-		}
-		dir := filepath.Join(procRoot, e.Name())
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
-			continue // it exited meanwhile
-		}
-		// The comm in parentheses may hold spaces: fields follow the last ')'.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) < 20 {
-			continue
-		}
-		ppid, _ := strconv.ParseUint(fields[1], 10, 32)
-		ticks, _ := strconv.ParseUint(fields[19], 10, 64)
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		if len(cmdline) == 0 {
+	for _, p := range running {
+		if len(p.Args) == 0 {
 			continue // a kernel thread, or gone
 		}
-		args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
 		// argv[0] stands for the filename an exec event would carry: the
 		// name as run (/bin/sh), not where a link resolves (/usr/bin/dash).
 		procs = append(procs, runningProcess{
-			pid: uint32(pid), ppid: uint32(ppid), exe: args[0], args: args,
-			start: bootTime.Add(time.Duration(ticks) * time.Second / clockTicks),
+			pid: p.PID, ppid: p.PPID, exe: p.Args[0], args: p.Args,
+			start: bootTime.Add(time.Duration(p.StartTicks) * time.Second / clockTicks),
 		})
 	}
-	slices.SortFunc(procs, func(a, b runningProcess) int { return a.start.Compare(b.start) })
 	return procs
 }
 

@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 	"github.com/otelexecsnoop/execsnoop/internal/redact"
 )
 
@@ -29,12 +33,31 @@ type Config struct {
 	ExecutableFile bool `mapstructure:"executable_file"`
 	// Executable configures what is read of the file an exec ran.
 	Executable ExecutableConfig `mapstructure:"executable"`
-	Filters    FiltersConfig    `mapstructure:"filters"`
-	Redaction  RedactionConfig  `mapstructure:"redaction"`
-	Batch      BatchConfig      `mapstructure:"batch"`
+	// ExecContext lists the attribute groups exec records carry:
+	// credentials (real and saved ids, capabilities, privileges gained),
+	// lineage (parent and ancestors) and session (session, group,
+	// terminal, audit session, vpid). All by default.
+	ExecContext []string        `mapstructure:"exec_context"`
+	Lineage     LineageConfig   `mapstructure:"lineage"`
+	Filters     FiltersConfig   `mapstructure:"filters"`
+	Redaction   RedactionConfig `mapstructure:"redaction"`
+	Batch       BatchConfig     `mapstructure:"batch"`
 	// Traces configures process spans, used when the receiver is in a
 	// traces pipeline.
 	Traces TracesConfig `mapstructure:"traces"`
+}
+
+// LineageConfig bounds the process table behind the lineage group.
+type LineageConfig struct {
+	// MaxAncestors is how many ancestors an exec record names, the parent
+	// first; 0 names none (the parent's path and arguments stay).
+	MaxAncestors int `mapstructure:"max_ancestors"`
+	// ParentArgsBytes bounds execsnoop.parent.command_args (each argument
+	// counts with its NUL, as argv in memory); 0 leaves it out.
+	ParentArgsBytes int `mapstructure:"parent_args_bytes"`
+	// MaxProcesses caps the processes the table holds (alive at once);
+	// past it the oldest is dropped (and counted).
+	MaxProcesses int `mapstructure:"max_processes"`
 }
 
 // TracesConfig decides which processes start traces and bounds memory.
@@ -160,6 +183,9 @@ func createDefaultConfig() *Config {
 		Exits:          true,
 		Executable: ExecutableConfig{Hash: HashConfig{Enabled: true, MaxSize: exehash.DefaultMaxSize,
 			CacheEntries: exehash.DefaultCacheEntries}},
+		ExecContext: slices.Clone(procattr.GroupNames),
+		Lineage: LineageConfig{MaxAncestors: proctable.DefaultMaxAncestors,
+			ParentArgsBytes: proctable.DefaultArgsBytes, MaxProcesses: proctable.DefaultMaxProcesses},
 		Filters:   FiltersConfig{ExcludeSelf: true},
 		Redaction: RedactionConfig{Enabled: true},
 		Batch:     BatchConfig{MaxSize: defaultBatchSize, FlushInterval: defaultFlushInterval},
@@ -212,6 +238,20 @@ func (c *Config) Validate() error {
 	if h := c.Executable.Hash; h.CacheEntries < 1 || h.CacheEntries > exehash.MaxCacheEntries {
 		bad("executable.hash.cache_entries", "%d is not between 1 and %d", h.CacheEntries, exehash.MaxCacheEntries)
 	}
+	for _, g := range c.ExecContext {
+		if !slices.Contains(procattr.GroupNames, g) {
+			bad("exec_context", "%q is not %s", g, strings.Join(procattr.GroupNames, ", "))
+		}
+	}
+	if c.Lineage.MaxAncestors < 0 || c.Lineage.MaxAncestors > proctable.MaxMaxAncestors {
+		bad("lineage.max_ancestors", "%d is not between 0 and %d", c.Lineage.MaxAncestors, proctable.MaxMaxAncestors)
+	}
+	if c.Lineage.ParentArgsBytes < 0 || c.Lineage.ParentArgsBytes > proctable.MaxArgsBytes {
+		bad("lineage.parent_args_bytes", "%d is not between 0 and %d", c.Lineage.ParentArgsBytes, proctable.MaxArgsBytes)
+	}
+	if c.Lineage.MaxProcesses < proctable.MinMaxProcesses || c.Lineage.MaxProcesses > proctable.MaxMaxProcesses {
+		bad("lineage.max_processes", "%d is not between %d and %d", c.Lineage.MaxProcesses, proctable.MinMaxProcesses, proctable.MaxMaxProcesses)
+	}
 	if c.Filters.Cgroup != "" && !filepath.IsAbs(c.Filters.Cgroup) {
 		bad("filters.cgroup", "%q must be an absolute path to a cgroup v2 directory", c.Filters.Cgroup)
 	}
@@ -246,8 +286,19 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// groups are the exec_context groups (Validate has checked the names).
+func (c *Config) groups() procattr.Group {
+	g, _ := procattr.ParseGroups(c.ExecContext)
+	return g
+}
+
+// lineage reports whether exec records carry the lineage group, which
+// needs the process table and so fork and exit events.
+func (c *Config) lineage() bool { return c.groups()&procattr.GroupLineage != 0 }
+
 // probeOptions is the part of the configuration the kernel side applies.
 func (c *Config) probeOptions(spans bool) bpf.Options {
+	lineage := c.lineage()
 	return bpf.Options{
 		Transport:      bpf.Transport(c.Buffer.Type),
 		BufferSize:     c.Buffer.Size,
@@ -255,11 +306,14 @@ func (c *Config) probeOptions(spans bool) bpf.Options {
 		MaxArgs:        c.Args.MaxCount,
 		FailedExecs:    bpf.FailedExecs(c.FailedExecs),
 		FailedExecHook: bpf.FailedExecHook(c.FailedExecHook),
-		Exits:          c.Exits || spans, // a span ends at the exit
-		Forks:          spans,            // and starts at the fork
-		UIDs:           c.Filters.UIDs,
-		CgroupPath:     c.Filters.Cgroup,
-		DrainPeriod:    c.Buffer.DrainPeriod,
+		// A span ends at the exit and starts at the fork; the process
+		// table forgets a process at its exit and learns a child at
+		// its fork. Exit records are still only sent with Exits.
+		Exits:       c.Exits || spans || lineage,
+		Forks:       spans || lineage,
+		UIDs:        c.Filters.UIDs,
+		CgroupPath:  c.Filters.Cgroup,
+		DrainPeriod: c.Buffer.DrainPeriod,
 		// Only spans use the trace context: a logs-only receiver does
 		// not look for it.
 		TraceContext: spans && c.Traces.ContextFromEnv,

@@ -48,6 +48,8 @@ func TestCustomConfig(t *testing.T) {
 		FailedExecHook: "sys_exit",
 		Exits:          false,
 		Executable:     ExecutableConfig{Hash: HashConfig{MaxSize: 1 << 20, MaxWait: 2 * time.Second, CacheEntries: 16}},
+		ExecContext:    []string{"credentials"},
+		Lineage:        LineageConfig{MaxAncestors: 0, ParentArgsBytes: 256, MaxProcesses: 1000},
 		Filters: FiltersConfig{UIDs: []uint32{0, 1000}, Cgroup: "/sys/fs/cgroup/system.slice",
 			IncludeComms: []string{"kube*", "sh"}, ExcludeComms: []string{"true"}},
 		Redaction: RedactionConfig{Enabled: false, Patterns: []string{"internal-[0-9]+"}},
@@ -59,13 +61,21 @@ func TestCustomConfig(t *testing.T) {
 	assert.True(t, cfg.Filters.keepComm("sh"))
 	assert.False(t, cfg.Filters.keepComm("bash"))
 	assert.True(t, createDefaultConfig().probeOptions(false).ExcludeSelf)
+	// Without lineage, spans or exits no fork or exit program loads; the
+	// lineage group loads both (its process table needs them).
+	opts := cfg.probeOptions(false)
+	assert.False(t, opts.Forks || opts.Exits, "custom: forks %v exits %v", opts.Forks, opts.Exits)
+	cfg.ExecContext = []string{"lineage"}
+	opts = cfg.probeOptions(false)
+	assert.True(t, opts.Forks && opts.Exits, "lineage: forks %v exits %v", opts.Forks, opts.Exits)
 }
 
 func TestInvalidConfigNamesEachField(t *testing.T) {
 	_, err := loadConfig(t, "invalid")
 	require.Error(t, err)
 	for _, field := range []string{"buffer.type", "buffer.size", "buffer.drain_period", "args.max_bytes",
-		"args.max_count", "failed_execs", "failed_exec_hook", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans", "traces.env_scan_bytes",
+		"args.max_count", "failed_execs", "failed_exec_hook", "exec_context", "lineage.max_ancestors",
+		"lineage.parent_args_bytes", "lineage.max_processes", "filters.cgroup", "filters.include_comms", "redaction.patterns", "batch.max_size", "traces.max_open_spans", "traces.env_scan_bytes",
 		"batch.flush_interval"} {
 		assert.Contains(t, err.Error(), field+":")
 	}

@@ -93,3 +93,11 @@ func (s pmapSink) Strs(k string, vs []string) {
 		slice.AppendEmpty().SetStr(v)
 	}
 }
+
+func (s pmapSink) Ints(k string, vs []int64) {
+	slice := pcommon.Map(s).PutEmptySlice(k)
+	slice.EnsureCapacity(len(vs))
+	for _, v := range vs {
+		slice.AppendEmpty().SetInt(v)
+	}
+}

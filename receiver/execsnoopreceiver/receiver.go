@@ -19,6 +19,8 @@ import (
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
 	"github.com/otelexecsnoop/execsnoop/internal/overlay"
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
+	"github.com/otelexecsnoop/execsnoop/internal/redact"
 	"github.com/otelexecsnoop/execsnoop/receiver/execsnoopreceiver/internal/metadata"
 )
 
@@ -52,6 +54,8 @@ type execsnoopReceiver struct {
 	warnedTooLarge bool
 	// warnedInvalidContext: the log line about invalid TRACEPARENTs is out.
 	warnedInvalidContext bool
+	lastTableWarn        time.Time
+	tableDropsSince      int64 // process table drops since the last warning
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*execsnoopReceiver, error) {
@@ -94,7 +98,11 @@ func (r *execsnoopReceiver) start() error {
 		return fmt.Errorf("execsnoop receiver: %w", err)
 	}
 	r.probe = probe
-	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile, Layers: overlay.New("/proc")}
+	mapper := &procattr.Mapper{Redactor: redactor, ExecutableFile: r.cfg.ExecutableFile, Layers: overlay.New("/proc"),
+		Omit: procattr.GroupsAll &^ r.cfg.groups()}
+	if r.cfg.lineage() {
+		mapper.Table = r.loadProcessTable(redactor)
+	}
 	if root, err := cgroup.V2Root(); err == nil {
 		mapper.Cgroups = cgroup.NewResolver(root)
 	} else {
@@ -114,13 +122,14 @@ func (r *execsnoopReceiver) start() error {
 		zap.Int("buffer_size", r.cfg.Buffer.Size),
 		zap.String("failed_execs", r.cfg.FailedExecs),
 		zap.Bool("exits", r.cfg.Exits),
+		zap.Strings("exec_context", r.cfg.ExecContext),
 		zap.Bool("logs", r.logsNext != nil),
 		zap.Bool("spans", spans),
 		zap.Bool("trace_context_from_env", spans && r.cfg.Traces.ContextFromEnv),
 		zap.Bool("redaction", redactor != nil),
 		zap.Bool("executable_hash", r.cfg.Executable.Hash.Enabled))
 	r.logKernelLimits()
-	out := &outputs{mapper: mapper, ids: ids, sendq: make(chan sendJob, sendQueue)}
+	out := &outputs{mapper: mapper, ids: ids, sendq: make(chan sendJob, sendQueue), table: mapper.Table}
 	if r.logsNext != nil {
 		out.logs = newLogBatch(mapper, out.ids, r.set.BuildInfo.Version)
 	}
@@ -136,6 +145,23 @@ func (r *execsnoopReceiver) start() error {
 	go r.send(out)
 	go r.run(out)
 	return nil
+}
+
+// loadProcessTable fills the lineage table with the processes running now.
+// The probe is attached first, so that a process that forks, execs or exits
+// meanwhile is corrected by its event.
+func (r *execsnoopReceiver) loadProcessTable(redactor *redact.Redactor) *proctable.Table {
+	t := proctable.New(proctable.Config{MaxProcesses: r.cfg.Lineage.MaxProcesses,
+		MaxAncestors: r.cfg.Lineage.MaxAncestors, ArgsBytes: r.cfg.Lineage.ParentArgsBytes, Redactor: redactor})
+	n, err := t.LoadProc("/proc")
+	if err != nil {
+		r.set.Logger.Warn("cannot read the running processes from /proc: the parents of their execs are unknown", zap.Error(err))
+	}
+	r.set.Logger.Info("process table filled from /proc", zap.Int("processes", n), zap.Int("max_processes", r.cfg.Lineage.MaxProcesses))
+	// Counted before the receiver is ready: more processes run than the
+	// table holds.
+	r.reportTableDrops(context.Background(), t.Dropped())
+	return t
 }
 
 // adoptRunning opens spans for the processes already running. The probe is
@@ -154,10 +180,11 @@ func (r *execsnoopReceiver) adoptRunning(out *outputs) {
 // outputs are what the reading goroutine builds from events.
 type outputs struct {
 	mapper  *procattr.Mapper
-	logs    *logBatch    // nil without a logs pipeline
-	spans   *spanBatch   // nil without a traces pipeline
-	tracker *spanTracker // likewise
-	ids     *identities  // nil when executable.hash.enabled is off
+	logs    *logBatch        // nil without a logs pipeline
+	spans   *spanBatch       // nil without a traces pipeline
+	tracker *spanTracker     // likewise
+	table   *proctable.Table // nil without the lineage group
+	ids     *identities      // nil when executable.hash.enabled is off
 	// sendq carries full batches to the sending goroutine, which closes
 	// sent when sendq is closed and drained.
 	sendq chan sendJob
@@ -221,14 +248,18 @@ func (r *execsnoopReceiver) handle(ev *bpf.Event, now time.Time, out *outputs) {
 	if out.tracker != nil {
 		link.traceID, link.spanID, link.ok = out.tracker.handle(ev, func(s ptrace.Span, id *exehash.Result) { out.spans.add(s, id, out.mapper.Container(ev), now) })
 	}
-	if out.logs == nil || ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !r.cfg.Exits {
-		return
+	if out.logs != nil && ev.Kind != bpf.KindFork && (ev.Kind != bpf.KindExit || r.cfg.Exits) {
+		if r.cfg.Filters.keepComm(ev.Comm) {
+			out.logs.add(ev, now, link)
+		} else {
+			r.filtered++
+		}
 	}
-	if !r.cfg.Filters.keepComm(ev.Comm) {
-		r.filtered++
-		return
+	// After the event's record and span: the table answers an exec's
+	// lineage as it was before the exec.
+	if out.table != nil {
+		out.table.Observe(ev)
 	}
-	out.logs.add(ev, now, link)
 }
 
 // due reports whether a batch is full or old enough to send.
@@ -307,6 +338,9 @@ func (r *execsnoopReceiver) reportStats(out *outputs) {
 			zap.Int64("dropped", out.tracker.dropped), zap.Int("max_open_spans", r.cfg.Traces.MaxOpenSpans))
 		out.tracker.dropped = 0
 	}
+	if out.table != nil {
+		r.reportTableDrops(ctx, out.table.Dropped())
+	}
 	if r.filtered > 0 {
 		r.telemetry.ExecsnoopReceiverRecordsFiltered.Add(ctx, r.filtered)
 		r.filtered = 0
@@ -325,6 +359,22 @@ func (r *execsnoopReceiver) reportStats(out *outputs) {
 		r.warnedLost = now.Lost()
 	}
 	r.reported = now
+}
+
+// reportTableDrops counts processes the lineage table dropped at its
+// bound, and warns at most every warnEvery.
+func (r *execsnoopReceiver) reportTableDrops(ctx context.Context, dropped int64) {
+	if dropped == 0 {
+		return
+	}
+	r.telemetry.ExecsnoopReceiverProcessTableDropped.Add(ctx, dropped)
+	r.tableDropsSince += dropped
+	if time.Since(r.lastTableWarn) >= warnEvery {
+		r.set.Logger.Warn("the process table is full: the oldest processes were dropped, and their children's exec records name no parent (parent.source unknown); raise lineage.max_processes",
+			zap.Int64("dropped_since_last_warning", r.tableDropsSince), zap.Int("max_processes", r.cfg.Lineage.MaxProcesses))
+		r.lastTableWarn = time.Now()
+		r.tableDropsSince = 0
+	}
 }
 
 // Shutdown is called once per pipeline; the first call stops the probe,

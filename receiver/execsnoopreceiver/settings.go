@@ -7,6 +7,8 @@ import (
 
 	"github.com/otelexecsnoop/execsnoop/bpf"
 	"github.com/otelexecsnoop/execsnoop/internal/exehash"
+	"github.com/otelexecsnoop/execsnoop/internal/procattr"
+	"github.com/otelexecsnoop/execsnoop/internal/proctable"
 )
 
 // Setting is one leaf of Config as users write it: its key, its kind, its
@@ -23,7 +25,8 @@ type Setting struct {
 	// Min and Max are inclusive bounds of an int or a duration setting
 	// (nil: none); durations that must be above 0 have Min 1ns.
 	Min, Max any
-	// Enum lists the allowed values of a string setting (nil: any).
+	// Enum lists the allowed values of a string setting, or of each
+	// element of a []string setting (nil: any).
 	Enum []string
 }
 
@@ -57,6 +60,10 @@ var settingBounds = map[string]bounds{
 	"executable.hash.max_size":      {min: 1, max: maxHashSize},
 	"executable.hash.max_wait":      {min: time.Duration(0), max: maxHashWait},
 	"executable.hash.cache_entries": {min: 1, max: exehash.MaxCacheEntries},
+	"exec_context":                  {enum: procattr.GroupNames},
+	"lineage.max_ancestors":         {min: 0, max: proctable.MaxMaxAncestors},
+	"lineage.parent_args_bytes":     {min: 0, max: proctable.MaxArgsBytes},
+	"lineage.max_processes":         {min: proctable.MinMaxProcesses, max: proctable.MaxMaxProcesses},
 	"batch.max_size":                {min: 1},
 	"batch.flush_interval":          {min: time.Nanosecond, max: maxFlushInterval},
 	"traces.max_open_spans":         {min: 1},

@@ -110,11 +110,18 @@ func TestValidateEnforcesSettingBounds(t *testing.T) {
 			check(s, s.Max, true)
 			check(s, step(s.Max, 1), false)
 		}
+		// The enum of a list bounds each of its elements.
+		value := func(e string) any {
+			if s.Kind == KindStrings {
+				return []string{e}
+			}
+			return e
+		}
 		for _, e := range s.Enum {
-			check(s, e, true)
+			check(s, value(e), true)
 		}
 		if s.Enum != nil {
-			check(s, "bogus", false)
+			check(s, value("bogus"), false)
 		}
 	}
 }
@@ -156,7 +163,10 @@ func schema(settings []Setting) map[string]any {
 		if s.Kind == KindInt && s.Max != nil {
 			leaf["maximum"] = s.Max
 		}
-		if s.Enum != nil {
+		switch {
+		case s.Enum != nil && s.Kind == KindStrings:
+			leaf["items"] = map[string]any{"type": "string", "enum": s.Enum}
+		case s.Enum != nil:
 			leaf["enum"] = s.Enum
 		}
 		obj["properties"].(map[string]any)[parts[len(parts)-1]] = leaf

@@ -94,4 +94,15 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 	if sleep.Status().Code() == ptrace.StatusCodeError {
 		t.Error("sleep exited 0 but has status Error")
 	}
+	// Spans carry the lineage of their exec as the log records do.
+	shPath, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, _ := spanAttr(sleep, "execsnoop.ancestors.pid").([]any)
+	if spanAttr(sleep, "execsnoop.parent.source") != "exec" || spanAttr(sleep, "execsnoop.parent.executable.path") != shPath ||
+		len(pids) == 0 || pids[0] != int64(sh.Process.Pid) {
+		t.Errorf("sleep's span lineage: source %v, parent path %v (want %s), ancestors %v (want %d first)",
+			spanAttr(sleep, "execsnoop.parent.source"), spanAttr(sleep, "execsnoop.parent.executable.path"), shPath, pids, sh.Process.Pid)
+	}
 }

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	ExecsnoopReceiverEventsRead                metric.Int64Counter
 	ExecsnoopReceiverExecutableHashMissing     metric.Int64Counter
 	ExecsnoopReceiverExecutableHashed          metric.Int64Counter
+	ExecsnoopReceiverProcessTableDropped       metric.Int64Counter
 	ExecsnoopReceiverRecordsFiltered           metric.Int64Counter
 	ExecsnoopReceiverRecordsRefused            metric.Int64Counter
 	ExecsnoopReceiverSpansDropped              metric.Int64Counter
@@ -95,6 +96,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_execsnoop.receiver.executable.hashed",
 		metric.WithDescription("Executable files read and hashed (once per file version; later execs of it are answered from the cache). [Alpha]"),
 		metric.WithUnit("{files}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExecsnoopReceiverProcessTableDropped, err = builder.meter.Int64Counter(
+		"otelcol_execsnoop.receiver.process_table.dropped",
+		metric.WithDescription("Processes the lineage table forgot while they were alive because lineage.max_processes was reached (the oldest go first); their children's exec records have parent.source unknown. [Alpha]"),
+		metric.WithUnit("{processes}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExecsnoopReceiverRecordsFiltered, err = builder.meter.Int64Counter(

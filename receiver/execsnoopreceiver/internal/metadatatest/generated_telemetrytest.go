@@ -101,6 +101,22 @@ func AssertEqualExecsnoopReceiverExecutableHashed(t *testing.T, tt *componenttes
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualExecsnoopReceiverProcessTableDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_execsnoop.receiver.process_table.dropped",
+		Description: "Processes the lineage table forgot while they were alive because lineage.max_processes was reached (the oldest go first); their children's exec records have parent.source unknown. [Alpha]",
+		Unit:        "{processes}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_execsnoop.receiver.process_table.dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualExecsnoopReceiverRecordsFiltered(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_execsnoop.receiver.records.filtered",

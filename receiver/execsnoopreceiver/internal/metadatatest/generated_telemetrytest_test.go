@@ -24,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ExecsnoopReceiverEventsRead.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverExecutableHashMissing.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverExecutableHashed.Add(context.Background(), 1)
+	tb.ExecsnoopReceiverProcessTableDropped.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsFiltered.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverRecordsRefused.Add(context.Background(), 1)
 	tb.ExecsnoopReceiverSpansDropped.Add(context.Background(), 1)
@@ -42,6 +43,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverExecutableHashed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExecsnoopReceiverProcessTableDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExecsnoopReceiverRecordsFiltered(t, testTel,
