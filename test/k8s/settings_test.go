@@ -29,6 +29,7 @@ var examples = map[string]any{
 	"filters.exclude_comms": []any{"kube-probe*"},
 	"redaction.patterns":    []any{`internal-token-(?P<v>\w+)`},
 	"traces.roots":          []any{"make", "bash ci.sh*"},
+	"exec_context":          []any{"credentials", "session"},
 }
 
 // nonDefault is a valid value of s other than its default, as the values
