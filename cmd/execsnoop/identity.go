@@ -30,7 +30,12 @@ type heldEvent struct {
 	res      *exehash.Result // nil: no exec of a file
 	deadline time.Time
 	observed time.Time
+	quiet    bool // not printed, only passed on in order (the process table's)
 }
+
+// emitFunc takes each event in read order once its identity is settled;
+// quiet events are not printed or exported.
+type emitFunc func(ev *bpf.Event, observed time.Time, id *exehash.Identity, quiet bool) error
 
 func newIdentities(cfg *config) (*identities, error) {
 	h, err := exehash.New(exehash.Options{MaxSize: int64(cfg.hashMaxSize), CacheEntries: exehash.DefaultCacheEntries})
@@ -45,16 +50,16 @@ func newIdentities(cfg *config) (*identities, error) {
 }
 
 // add takes one event; emit is called, in order, for every event whose
-// identity is settled.
-func (ids *identities) add(ev *bpf.Event, observed time.Time, emit func(*bpf.Event, time.Time, *exehash.Identity) error) error {
+// identity is settled. A quiet event is not hashed, only kept in order.
+func (ids *identities) add(ev *bpf.Event, observed time.Time, quiet bool, emit emitFunc) error {
 	var res *exehash.Result
-	if f, ok := exehash.FileOf(ev); ok {
+	if f, ok := exehash.FileOf(ev); ok && !quiet {
 		res = ids.hasher.Lookup(f)
 	}
 	if len(ids.held) == 0 && (res == nil || res.Ready()) {
-		return ids.emit(ev, observed, res, emit)
+		return ids.emit(ev, observed, res, quiet, emit)
 	}
-	held := heldEvent{ev: *ev, res: res, deadline: observed.Add(ids.wait), observed: observed}
+	held := heldEvent{ev: *ev, res: res, deadline: observed.Add(ids.wait), observed: observed, quiet: quiet}
 	held.ev.Args = slices.Clone(ev.Args) // Read reuses the slice
 	ids.held = append(ids.held, held)
 	return ids.release(false, emit)
@@ -62,7 +67,7 @@ func (ids *identities) add(ev *bpf.Event, observed time.Time, emit func(*bpf.Eve
 
 // release emits the held events from the front: those settled, and with
 // wait, each after waiting until its deadline at most.
-func (ids *identities) release(wait bool, emit func(*bpf.Event, time.Time, *exehash.Identity) error) error {
+func (ids *identities) release(wait bool, emit emitFunc) error {
 	now := time.Now()
 	for len(ids.held) > 0 {
 		h := &ids.held[0]
@@ -72,7 +77,7 @@ func (ids *identities) release(wait bool, emit func(*bpf.Event, time.Time, *exeh
 		if h.res != nil && wait {
 			h.res.Wait(h.deadline)
 		}
-		err := ids.emit(&h.ev, h.observed, h.res, emit)
+		err := ids.emit(&h.ev, h.observed, h.res, h.quiet, emit)
 		ids.held[0] = heldEvent{}
 		ids.held = ids.held[1:]
 		if err != nil {
@@ -83,9 +88,9 @@ func (ids *identities) release(wait bool, emit func(*bpf.Event, time.Time, *exeh
 	return nil
 }
 
-func (ids *identities) emit(ev *bpf.Event, observed time.Time, res *exehash.Result, emit func(*bpf.Event, time.Time, *exehash.Identity) error) error {
+func (ids *identities) emit(ev *bpf.Event, observed time.Time, res *exehash.Result, quiet bool, emit emitFunc) error {
 	if res == nil {
-		return emit(ev, observed, nil)
+		return emit(ev, observed, nil, quiet)
 	}
 	id := res.Identity()
 	if id.Missing != exehash.ReasonNone {
@@ -93,7 +98,7 @@ func (ids *identities) emit(ev *bpf.Event, observed time.Time, res *exehash.Resu
 	} else {
 		ids.hashed++
 	}
-	return emit(ev, observed, &id)
+	return emit(ev, observed, &id, quiet)
 }
 
 // summary is the exit line: records hashed and why others were not.

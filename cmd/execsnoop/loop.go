@@ -77,31 +77,27 @@ func (l *loop) run() int {
 	}
 }
 
-// handle prints and exports one event, then updates the process table
-// (so that an exec's record names its lineage as it was before the exec);
-// false when printing failed. An exec held for its hash is mapped when it
-// is released, at most a drain period later: a parent that exits or execs
-// in between is then named as the table has it by then.
+// handle prints and exports one event; false when printing failed. The
+// process table sees every event in read order, after its record is made
+// (so that an exec's record names its lineage as it was before the exec),
+// also when the record waits for its executable's hash.
 func (l *loop) handle(ev *bpf.Event) bool {
-	if l.table != nil {
-		defer l.table.Observe(ev)
-	}
 	// Forks, and exits without --exits, load only for the process table.
-	if ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !l.cfg.exits {
-		return true
-	}
-	l.seen++
-	if !l.keep(ev) {
-		if l.otlp != nil {
-			l.otlp.acct.filter()
+	quiet := ev.Kind == bpf.KindFork || ev.Kind == bpf.KindExit && !l.cfg.exits
+	if !quiet {
+		l.seen++
+		if !l.keep(ev) {
+			if l.otlp != nil {
+				l.otlp.acct.filter()
+			}
+			quiet = true
 		}
-		return true
 	}
 	var err error
 	if l.ids != nil {
-		err = l.ids.add(ev, time.Now(), l.emit)
+		err = l.ids.add(ev, time.Now(), quiet, l.emit)
 	} else {
-		err = l.emit(ev, time.Now(), nil)
+		err = l.emit(ev, time.Now(), nil, quiet)
 	}
 	if err != nil {
 		fmt.Fprintf(l.stderr, "execsnoop: writing the output: %s\n", oneLine(err))
@@ -110,9 +106,16 @@ func (l *loop) handle(ev *bpf.Event) bool {
 	return true
 }
 
-// emit exports and prints one event. Exported before printed: every event
-// seen is accounted for in the OTLP records even when printing fails.
-func (l *loop) emit(ev *bpf.Event, observed time.Time, id *exehash.Identity) error {
+// emit exports and prints one event, then shows it to the process table.
+// Exported before printed: every event seen is accounted for in the OTLP
+// records even when printing fails.
+func (l *loop) emit(ev *bpf.Event, observed time.Time, id *exehash.Identity, quiet bool) error {
+	if l.table != nil {
+		defer l.table.Observe(ev)
+	}
+	if quiet {
+		return nil
+	}
 	if l.otlp != nil {
 		l.otlp.emit(ev, observed, id)
 	}
