@@ -75,16 +75,7 @@ func runHelper(t *testing.T, name, arg string) *exec.Cmd {
 }
 
 // copyTrue copies /bin/true to path, executable.
-func copyTrue(t *testing.T, path string) {
-	t.Helper()
-	data, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
+func copyTrue(t *testing.T, path string) { testenv.CopyFile(t, "/bin/true", path, 0o755) }
 
 // realDir is t.TempDir with its symlinks resolved, as the kernel names it.
 func realDir(t *testing.T) string {
@@ -201,25 +192,7 @@ func TestExecutableUnlinked(t *testing.T) {
 }
 
 func TestExecutableOverlayLayer(t *testing.T) {
-	testenv.RequireRoot(t)
-	// On a tmpfs of its own: an upper layer cannot be on overlayfs.
-	base := realDir(t)
-	if err := unix.Mount("tmpfs", base, "tmpfs", 0, ""); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(base, unix.MNT_DETACH) })
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyTrue(t, filepath.Join(base, "lower", "image-bin"))
-	merged := filepath.Join(base, "merged")
-	opts := "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work"
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		t.Skipf("overlayfs: %v", err) // a kernel without it
-	}
-	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
+	base, merged := testenv.Overlay(t, func(lower string) { copyTrue(t, filepath.Join(lower, "image-bin")) })
 	copyTrue(t, filepath.Join(merged, "dropped-bin"))
 
 	r := startRecorder(t, Options{})

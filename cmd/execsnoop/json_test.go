@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -169,7 +167,7 @@ func TestJSON(t *testing.T) {
 		procattr.ProcessRealUserID: 0, procattr.ProcessSavedUserID: 0, procattr.RealGroupID: 0, procattr.SavedGroupID: 0,
 		procattr.ExecID: nil, procattr.ParentExecID: nil, procattr.ProcessSessionLeaderPID: nil,
 		procattr.ProcessGroupLeaderPID: nil, procattr.ProcessInteractive: nil,
-		procattr.ExecutableHashSHA256: fileSHA256(t, shPath), procattr.ExecutableBuildIDHTL: nil,
+		procattr.ExecutableHashSHA256: testenv.FileSHA256(t, shPath), procattr.ExecutableBuildIDHTL: nil,
 		// The test started before the CLI: its parent came from /proc.
 		procattr.ParentSource: "procfs", procattr.ParentExecutablePath: testenv.ProcExe(os.Getpid()),
 		procattr.ParentCommandArgs: nil, procattr.AncestorsPID: nil, procattr.AncestorsExecutableName: nil,
@@ -269,16 +267,6 @@ func TestJSONArgvAndSignal(t *testing.T) {
 	if _, ok := killed.Attributes[procattr.ExitStatus]; ok {
 		t.Errorf("a death by signal has %s", procattr.ExitStatus)
 	}
-}
-
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // --no-hash: no identity attributes, no summary line.

@@ -1,55 +1,22 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/otelexecsnoop/execsnoop/internal/procattr"
 	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
-
-// copyExecutable copies /bin/true to path, executable.
-func copyExecutable(t *testing.T, path string) {
-	t.Helper()
-	data, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // An overlay's upper-layer binary is flagged and its lower-layer one is
 // not, whichever side decides: the kernel from 6.5 on, the overlay
 // mount's directories before (internal/overlay). The kernel guests run
 // this on 5.10, 6.1 and 6.12.
 func TestJSONOverlayUpperLayer(t *testing.T) {
-	testenv.RequireRoot(t)
-	base, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", base, "tmpfs", 0, ""); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(base, unix.MNT_DETACH) })
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyExecutable(t, filepath.Join(base, "lower", "image-bin"))
-	merged := filepath.Join(base, "merged")
-	opts := "lowerdir=" + base + "/lower,upperdir=" + base + "/upper,workdir=" + base + "/work"
-	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		t.Skipf("overlayfs: %v", err) // a kernel without it
-	}
-	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
-	copyExecutable(t, filepath.Join(merged, "dropped-bin"))
+	_, merged := testenv.Overlay(t, func(lower string) {
+		testenv.CopyFile(t, "/bin/true", filepath.Join(lower, "image-bin"), 0o755)
+	})
+	testenv.CopyFile(t, "/bin/true", filepath.Join(merged, "dropped-bin"), 0o755)
 
 	c := startCLI(t, "--json")
 	lower := runMarked(t, filepath.Join(merged, "image-bin"))

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,7 +178,7 @@ func TestLiveProcessDeletedAndReplaced(t *testing.T) {
 	testenv.RequireRoot(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "prog")
-	copyFile(t, "/bin/sleep", bin)
+	testenv.CopyFile(t, "/bin/sleep", bin, 0o755)
 	cmd := exec.Command(bin, "1000")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -189,9 +188,9 @@ func TestLiveProcessDeletedAndReplaced(t *testing.T) {
 	if err := os.Remove(bin); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, "/bin/true", bin)
+	testenv.CopyFile(t, "/bin/true", bin, 0o755)
 	id := wait(t, newHasher(t, Options{}).Lookup(f))
-	if want := sha256Of(t, "/bin/sleep"); id.SHA256 != want {
+	if want := testenv.FileSHA256(t, "/bin/sleep"); id.SHA256 != want {
 		t.Errorf("sha256 %q (missing %v), want /bin/sleep's %q", id.SHA256, id.Missing, want)
 	}
 }
@@ -201,14 +200,14 @@ func TestLiveProcessDeletedAndReplaced(t *testing.T) {
 func TestChangedAndGone(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "prog")
-	copyFile(t, "/bin/true", bin)
+	testenv.CopyFile(t, "/bin/true", bin, 0o755)
 	f := fileAt(t, bin, 0)
 	h := newHasher(t, Options{})
 	os.Remove(bin)
 	if id := wait(t, h.Lookup(f)); id.Missing != Gone || id.SHA256 != "" {
 		t.Errorf("removed: %+v, want gone", id)
 	}
-	copyFile(t, "/bin/true", bin)
+	testenv.CopyFile(t, "/bin/true", bin, 0o755)
 	if id := wait(t, h.Lookup(f)); id.Missing != Changed || id.SHA256 != "" {
 		t.Errorf("replaced: %+v, want changed", id)
 	}
@@ -247,33 +246,4 @@ func TestCanReadOthers(t *testing.T) {
 	if ok, _ := hasCap(status, capSysPtrace); ok {
 		t.Error("CapEff without bit 19 has CAP_SYS_PTRACE")
 	}
-}
-
-func copyFile(t testing.TB, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sha256Of(t testing.TB, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }

@@ -29,16 +29,6 @@ import (
 // machine cannot turn a hash into hash.missing=timeout.
 const identityWait = "executable:\n  hash:\n    max_wait: 30s\n"
 
-func fileSHA256(t *testing.T, path string) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
 // profilerFileID is process.executable.build_id.htlhash as the
 // OpenTelemetry eBPF profiler defines it, computed here from the whole
 // file: sha256(head 4096 || tail 4096 || big-endian length)[:16], hex.
@@ -52,25 +42,6 @@ func profilerFileID(t *testing.T, path string) string {
 	in := append(append(append([]byte{}, data[:n]...), data[len(data)-n:]...), binary.BigEndian.AppendUint64(nil, uint64(len(data)))...)
 	sum := sha256.Sum256(in)
 	return hex.EncodeToString(sum[:16])
-}
-
-func copyExecutable(t *testing.T, src, dst string, mode os.FileMode) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func execWithArg(marker string) func(plog.LogRecord) bool {
@@ -119,13 +90,13 @@ func TestExecutableIdentity(t *testing.T) {
 	// first file's hash; the new file has its own.
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "prog")
-	copyExecutable(t, sleepPath, prog, 0o755)
+	testenv.CopyFile(t, sleepPath, prog, 0o755)
 	// sleep takes no marker: its records are found by pid.
 	first := startLong(t, prog, "1000")
 	if err := os.Remove(prog); err != nil {
 		t.Fatal(err)
 	}
-	copyExecutable(t, truePath, prog, 0o755)
+	testenv.CopyFile(t, truePath, prog, 0o755)
 	if err := exec.Command(prog, marker+"-second").Run(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +126,7 @@ func TestExecutableIdentity(t *testing.T) {
 		t.Fatalf("readelf -n %s prints no build id", truePath)
 	}
 	for key, want := range map[string]any{
-		"execsnoop.executable.hash.sha256":    fileSHA256(t, truePath),
+		"execsnoop.executable.hash.sha256":    testenv.FileSHA256(t, truePath),
 		"process.executable.build_id.gnu":     m[1],
 		"process.executable.build_id.htlhash": profilerFileID(t, truePath),
 		"execsnoop.executable.hash.missing":   nil,
@@ -165,19 +136,19 @@ func TestExecutableIdentity(t *testing.T) {
 		}
 	}
 	firstRec := waitRecord(t, out, "replaced binary's exec", execOfPID(first.Process.Pid))
-	if got, want := attr(firstRec, "execsnoop.executable.hash.sha256"), fileSHA256(t, sleepPath); got != want {
+	if got, want := attr(firstRec, "execsnoop.executable.hash.sha256"), testenv.FileSHA256(t, sleepPath); got != want {
 		t.Errorf("deleted and replaced while running: sha256 %v (missing %v), want the first file's (sleep) %s",
 			got, attr(firstRec, "execsnoop.executable.hash.missing"), want)
 	}
 	second := waitRecord(t, out, "replacement's exec", execWithArg(marker+"-second"))
-	if got, want := attr(second, "execsnoop.executable.hash.sha256"), fileSHA256(t, truePath); got != want {
+	if got, want := attr(second, "execsnoop.executable.hash.sha256"), testenv.FileSHA256(t, truePath); got != want {
 		t.Errorf("the replacement: sha256 %v, want true's %s", got, want)
 	}
 	mem := waitRecord(t, out, "memfd exec", execOfPID(memExec.Process.Pid))
 	if attr(mem, "execsnoop.executable.memfd") != true || attr(mem, "execsnoop.executable.deleted") != false {
 		t.Errorf("memfd exec: memfd %v deleted %v", attr(mem, "execsnoop.executable.memfd"), attr(mem, "execsnoop.executable.deleted"))
 	}
-	if got, want := attr(mem, "execsnoop.executable.hash.sha256"), fileSHA256(t, sleepPath); got != want {
+	if got, want := attr(mem, "execsnoop.executable.hash.sha256"), testenv.FileSHA256(t, sleepPath); got != want {
 		t.Errorf("memfd exec: sha256 %v (missing %v), want sleep's %s", got, attr(mem, "execsnoop.executable.hash.missing"), want)
 	}
 }
@@ -228,7 +199,7 @@ service:`+collectortest.TelemetryConfig(metricsPort)+`
 	const owner = 4242
 	dir := testenv.SharedDir(t)
 	private := filepath.Join(dir, "private-true")
-	copyExecutable(t, "/bin/true", private, 0o700)
+	testenv.CopyFile(t, "/bin/true", private, 0o700)
 	if err := os.Chown(private, owner, owner); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
+	"github.com/otelexecsnoop/execsnoop/internal/testenv"
 )
 
 func spanAttr(s ptrace.Span, key string) any { return collectortest.Attr(s.Attributes(), key) }
@@ -82,7 +83,7 @@ func TestProcessTreeAsOneTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := spanAttr(trueSpan, "execsnoop.executable.hash.sha256"), fileSHA256(t, truePath); got != want {
+	if got, want := spanAttr(trueSpan, "execsnoop.executable.hash.sha256"), testenv.FileSHA256(t, truePath); got != want {
 		t.Errorf("true's span: sha256 %v (missing %v), want %s", got, spanAttr(trueSpan, "execsnoop.executable.hash.missing"), want)
 	}
 	if spanAttr(trueSpan, "process.executable.build_id.htlhash") != profilerFileID(t, truePath) {
