@@ -229,7 +229,7 @@ bench: build
 # benchmark; see test/kernels. Kernels are cached under bin/kernels; the
 # table goes to KERNELS_OUT. KERNELS picks releases (comma-separated).
 DEBIAN_PACKAGES += qemu-system-x86 qemu-system-arm busybox-static bash cpio
-KERNELS     ?= bullseye,bookworm,trixie
+KERNELS     ?= bullseye,bookworm,trixie,bullseye-arm64,bookworm-arm64,trixie-arm64
 KERNELS_OUT ?= bin/kernels/results.md
 test-kernels: deps
 	go run ./test/kernels -kernels $(KERNELS) -out $(KERNELS_OUT)

@@ -1,8 +1,10 @@
 // Command kernels proves the probe on the kernels users run: it downloads
-// Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie 6.12) into a
-// cache, boots each in QEMU (TCG) with a tiny busybox initramfs, and there
-// runs `execsnoop --probe-report`, the bpf package's tests, the CLI's
-// end-to-end tests and a getppid(2) benchmark (see guest/). It prints a
+// Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie 6.12; amd64,
+// and arm64 as RELEASE-arm64) into a cache, boots each in QEMU (TCG:
+// qemu-system-x86_64 or qemu-system-aarch64) with a tiny busybox
+// initramfs of its architecture, and there runs `execsnoop --probe-report`,
+// the bpf package's tests, the CLI's end-to-end tests and a getppid(2)
+// benchmark (see guest/). It prints a
 // table with a row per kernel, the host's included, writes it to -out, and
 // exits 1 if any guest failed. `make test-kernels` runs it.
 package main
