@@ -223,12 +223,13 @@ bench: build
 	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -bin bin -out bench/results.md
 
 # The probe on Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie
-# 6.12), each booted in QEMU (TCG) with a busybox initramfs that runs the
-# bpf tests, the CLI's end-to-end tests and a getppid benchmark; see
-# test/kernels. Kernels are cached under bin/kernels; the table goes to
-# KERNELS_OUT. KERNELS picks releases (comma-separated).
-DEBIAN_PACKAGES += qemu-system-x86 busybox-static bash cpio
-KERNELS     ?= bullseye,bookworm,trixie
+# 6.12; amd64 under qemu-system-x86_64, RELEASE-arm64 under
+# qemu-system-aarch64), each booted in QEMU (TCG) with a busybox initramfs
+# that runs the bpf tests, the CLI's end-to-end tests and a getppid
+# benchmark; see test/kernels. Kernels are cached under bin/kernels; the
+# table goes to KERNELS_OUT. KERNELS picks releases (comma-separated).
+DEBIAN_PACKAGES += qemu-system-x86 qemu-system-arm busybox-static bash cpio
+KERNELS     ?= bullseye,bookworm,trixie,bullseye-arm64,bookworm-arm64,trixie-arm64
 KERNELS_OUT ?= bin/kernels/results.md
 test-kernels: deps
 	go run ./test/kernels -kernels $(KERNELS) -out $(KERNELS_OUT)

@@ -69,6 +69,11 @@ func runHelper(t *testing.T, name, arg string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperEnv+"="+name, helperArgEnv+"="+arg)
 	if out, err := cmd.CombinedOutput(); err != nil {
+		// fexecve's exit 4: the kernel refused execveat itself, which no
+		// tracer causes (Debian 11's arm64 5.10 answers ENOENT).
+		if cmd.ProcessState.ExitCode() == 4 && strings.HasPrefix(string(out), "execveat: ") {
+			t.Skipf("this kernel refuses execveat(fd, \"\", AT_EMPTY_PATH) of the %s helper: %s", name, strings.TrimSpace(string(out)))
+		}
 		t.Fatalf("%s helper: %v %s", name, err, out)
 	}
 	return cmd

@@ -3,21 +3,21 @@
 // btfcut writes the kernel BTF found inside a kernel image as a raw BTF
 // file that bpftool can dump: go run btfcut.go <vmlinuz> <out.btf>.
 // It takes a gzip-compressed image, an EFI zboot image (arm64's
-// vmlinuz: a PE file whose payload is the compressed Image) or an
-// uncompressed one, and finds the .BTF section's contents by their
-// header (magic 0xeB9F, version 1), checked by parsing them.
+// vmlinuz: a PE file whose payload is the compressed Image; both are
+// unwrapped by internal/kimage) or an uncompressed one, and finds the
+// .BTF section's contents by their header (magic 0xeB9F, version 1), checked by parsing them.
 package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/otelexecsnoop/execsnoop/internal/kimage"
 )
 
 func main() {
@@ -36,7 +36,7 @@ func run(in, out string) error {
 	if err != nil {
 		return err
 	}
-	if img, err = decompress(img); err != nil {
+	if img, err = kimage.Unwrap(img); err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	blob, types, err := findBTF(img)
@@ -52,32 +52,6 @@ func run(in, out string) error {
 	}
 	fmt.Fprintf(os.Stderr, "btfcut: %d bytes of BTF, %d types\n", len(blob), types)
 	return os.WriteFile(out, blob, 0o644)
-}
-
-// decompress unwraps an EFI zboot image (linux drivers/firmware/efi/libstub/
-// zboot-header.S: "MZ", then "zimg", the payload's offset and size, and the
-// compression's name at 24) and gunzips a gzip stream.
-func decompress(img []byte) ([]byte, error) {
-	if len(img) > 64 && string(img[0:2]) == "MZ" && string(img[4:8]) == "zimg" {
-		off := binary.LittleEndian.Uint32(img[8:])
-		size := binary.LittleEndian.Uint32(img[12:])
-		comp := string(bytes.TrimRight(img[24:32], "\x00"))
-		if uint64(off)+uint64(size) > uint64(len(img)) {
-			return nil, fmt.Errorf("EFI zboot payload %d+%d is past the end (%d bytes)", off, size, len(img))
-		}
-		if comp != "gzip" {
-			return nil, fmt.Errorf("EFI zboot payload is %s-compressed; only gzip is handled", comp)
-		}
-		img = img[off : off+size]
-	}
-	if len(img) > 2 && img[0] == 0x1f && img[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(img))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(zr)
-	}
-	return img, nil
 }
 
 // bzPayload decompresses the kernel inside an x86 bzImage with xz or

@@ -45,15 +45,15 @@ type guestBinary struct {
 var hostTools = []string{"/bin/bash", "/bin/setpriv", "/bin/unshare", "/usr/sbin/setcap", "/usr/bin/script",
 	"/usr/bin/id", "/bin/grep", "/bin/true"}
 
-// buildGuest builds the guest's programs into dir/bin.
-func buildGuest(dir string) error {
+// buildGuest builds the guest's programs for the architecture into dir/bin.
+func buildGuest(dir string, a arch) error {
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		return err
 	}
 	for _, b := range guestBinaries {
 		args := slices.Concat(b.args[:1], []string{"-o", filepath.Join(dir, "bin", b.name)}, b.args[1:])
 		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+a.GOARCH)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -64,11 +64,25 @@ func buildGuest(dir string) error {
 // writeInitramfs writes an uncompressed newc cpio archive (the kernel
 // unpacks it without a decompressor, which under TCG is the faster boot)
 // holding busybox and its applets, the programs built into dir/bin, and
-// /init.
-func writeInitramfs(dir, path string) error {
-	if err := requireStatic(busybox); err != nil {
+// /init. amd64's busybox and tools are the host's; another architecture's
+// come from its Debian packages (toolTree).
+func writeInitramfs(dir, path string, a arch) error {
+	tools := &guestTools{busybox: busybox, a: a}
+	if a.Debian != "amd64" {
+		root, err := toolTree(filepath.Dir(dir), a)
+		if err != nil {
+			return err
+		}
+		tools.root = root
+		if tools.busybox, err = inTree(root, busybox); err != nil {
+			return fmt.Errorf("%s busybox-static: %v", a.Debian, err)
+		}
+	}
+	if err := requireStatic(tools.busybox); err != nil {
 		return err
 	}
+	// The applets: the host's busybox-static lists them (the same Debian
+	// release builds every architecture's with the same configuration).
 	out, err := exec.Command(busybox, "--list").Output()
 	if err != nil {
 		return fmt.Errorf("%s --list: %v", busybox, err)
@@ -102,10 +116,10 @@ func writeInitramfs(dir, path string) error {
 		}
 		applets = append(applets, "bin/"+applet)
 	}
-	if err := w.hardlinks(busybox, 0o755, applets...); err != nil {
+	if err := w.hardlinks(tools.busybox, 0o755, applets...); err != nil {
 		return err
 	}
-	if err := w.hostTools(); err != nil {
+	if err := w.hostTools(tools); err != nil {
 		return err
 	}
 	for _, b := range guestBinaries {
@@ -127,9 +141,40 @@ func writeInitramfs(dir, path string) error {
 	return f.Close()
 }
 
+// guestTools is where a guest's busybox and hostTools come from: the
+// host's (root "") or a tree of another architecture's packages.
+type guestTools struct {
+	busybox string // host path
+	root    string
+	a       arch
+}
+
 // hostTools copies hostTools into /bin with the libraries ldd names, at
-// the paths ldd names.
-func (c *cpioWriter) hostTools() error {
+// the paths ldd names; from a tree of packages, with the libraries their
+// ELF headers name (ldd cannot run another architecture's programs).
+func (c *cpioWriter) hostTools(t *guestTools) error {
+	if t.root != "" {
+		libs := map[string]string{}
+		for _, tool := range hostTools {
+			src, err := findTool(t.root, tool)
+			if err != nil {
+				return err
+			}
+			if err := c.copy("bin/"+filepath.Base(tool), src, 0o755); err != nil {
+				return err
+			}
+			if err := elfDeps(t.root, src, t.a, libs); err != nil {
+				return err
+			}
+		}
+		for _, lib := range slices.Sorted(maps.Keys(libs)) {
+			c.mkdirAll(filepath.Dir(lib)[1:])
+			if err := c.copy(lib[1:], libs[lib], 0o755); err != nil {
+				return err
+			}
+		}
+		return c.err
+	}
 	libs := map[string]bool{}
 	for _, tool := range hostTools {
 		if err := c.copy("bin/"+filepath.Base(tool), tool, 0o755); err != nil {

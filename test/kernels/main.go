@@ -1,8 +1,10 @@
 // Command kernels proves the probe on the kernels users run: it downloads
-// Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie 6.12) into a
-// cache, boots each in QEMU (TCG) with a tiny busybox initramfs, and there
-// runs `execsnoop --probe-report`, the bpf package's tests, the CLI's
-// end-to-end tests and a getppid(2) benchmark (see guest/). It prints a
+// Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie 6.12; amd64,
+// and arm64 as RELEASE-arm64) into a cache, boots each in QEMU (TCG:
+// qemu-system-x86_64 or qemu-system-aarch64) with a tiny busybox
+// initramfs of its architecture, and there runs `execsnoop --probe-report`,
+// the bpf package's tests, the CLI's end-to-end tests and a getppid(2)
+// benchmark (see guest/). It prints a
 // table with a row per kernel, the host's included, writes it to -out, and
 // exits 1 if any guest failed. `make test-kernels` runs it.
 package main
@@ -43,7 +45,7 @@ type row struct {
 func main() {
 	dir := flag.String("dir", "bin/kernels", "cache of kernels, build directory and console logs")
 	out := flag.String("out", "bin/kernels/results.md", "where the table is written (Markdown)")
-	only := flag.String("kernels", "bullseye,bookworm,trixie", "Debian releases whose cloud kernels are booted")
+	only := flag.String("kernels", "bullseye,bookworm,trixie", "Debian releases whose cloud kernels are booted (RELEASE is amd64's, RELEASE-arm64 arm64's)")
 	var o vmOptions
 	flag.StringVar(&o.Memory, "memory", "1G", "guest memory")
 	// One vCPU: with two, TCG let a vCPU run kernel text while another
@@ -55,8 +57,8 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", 5, "benchmark runs per configuration")
 	flag.IntVar(&o.Scale, "timeout-scale", 10, "multiplies the tests' deadlines in the guests (TCG is slow)")
 	flag.StringVar(&o.Append, "append", "", "more kernel command line for the guests")
-	flag.StringVar(&o.BPFRun, "bpf-run", "", "-test.run of the bpf tests (default all)")
-	flag.StringVar(&o.CLIRun, "cli-run", "", "-test.run of the CLI tests (default all)")
+	bpfRun := flag.String("bpf-run", "", "-test.run of the bpf tests in every guest (default: each kernel's selection; amd64's all)")
+	cliRun := flag.String("cli-run", "", "-test.run of the CLI tests in every guest (default: each kernel's selection; amd64's all)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "kernels: the host row loads the probe and needs root (as `make test` does)")
@@ -70,7 +72,11 @@ func main() {
 	for _, name := range strings.Split(*only, ",") {
 		i := slices.IndexFunc(releases, func(r release) bool { return r.Name == name })
 		if i < 0 {
-			fmt.Fprintf(os.Stderr, "kernels: unknown release %q (known: bullseye, bookworm, trixie)\n", name)
+			var known []string
+			for _, r := range releases {
+				known = append(known, r.Name)
+			}
+			fmt.Fprintf(os.Stderr, "kernels: unknown release %q (known: %s)\n", name, strings.Join(known, ", "))
 			os.Exit(2)
 		}
 		chosen = append(chosen, releases[i])
@@ -89,30 +95,59 @@ func main() {
 	timings := []string{fmt.Sprintf("kernels %.1fs", time.Since(phase).Seconds())}
 
 	phase = time.Now()
-	build := filepath.Join(*dir, "guest")
-	initramfs := filepath.Join(*dir, "initramfs.cpio")
-	progress("building the guest's programs and %s", initramfs)
-	if err := buildGuest(build); err != nil {
-		fmt.Fprintln(os.Stderr, "kernels:", err)
-		os.Exit(1)
+	// One initramfs per architecture of the chosen kernels.
+	initramfs := map[string]string{}
+	var hostCLI string
+	for _, k := range kernels {
+		a := k.Arch
+		if _, done := initramfs[a.Debian]; done {
+			continue
+		}
+		build, path := filepath.Join(*dir, "guest"), filepath.Join(*dir, "initramfs.cpio")
+		if a.Debian != "amd64" {
+			build, path = filepath.Join(*dir, "guest-"+a.Debian), filepath.Join(*dir, "initramfs-"+a.Debian+".cpio")
+		}
+		progress("building the guest's programs (%s) and %s", a.GOARCH, path)
+		if err := buildGuest(build, a); err != nil {
+			fmt.Fprintln(os.Stderr, "kernels:", err)
+			os.Exit(1)
+		}
+		if err := writeInitramfs(build, path, a); err != nil {
+			fmt.Fprintln(os.Stderr, "kernels: initramfs:", err)
+			os.Exit(1)
+		}
+		if fi, err := os.Stat(path); err == nil {
+			progress("initramfs: %d MiB", fi.Size()>>20)
+		}
+		initramfs[a.Debian] = path
 	}
-	if err := writeInitramfs(build, initramfs); err != nil {
-		fmt.Fprintln(os.Stderr, "kernels: initramfs:", err)
-		os.Exit(1)
+	// The host row's CLI: the host's architecture (amd64) is built anyway.
+	hostBuild := filepath.Join(*dir, "guest")
+	if _, ok := initramfs["amd64"]; !ok {
+		if err := buildGuest(hostBuild, amd64); err != nil {
+			fmt.Fprintln(os.Stderr, "kernels:", err)
+			os.Exit(1)
+		}
 	}
-	if fi, err := os.Stat(initramfs); err == nil {
-		progress("initramfs: %d MiB", fi.Size()>>20)
-	}
+	hostCLI = filepath.Join(hostBuild, "bin", "execsnoop")
 	timings = append(timings, fmt.Sprintf("build %.1fs", time.Since(phase).Seconds()))
 
-	rows := []row{hostRow(filepath.Join(build, "bin", "execsnoop"))}
+	rows := []row{hostRow(hostCLI)}
 	for _, k := range kernels {
 		if ctx.Err() != nil {
 			break
 		}
 		progress("%s: booting %s under TCG", k.Release, k.Package)
 		t := time.Now()
-		res, booted, err := boot(ctx, k, initramfs, filepath.Join(*dir, k.Release, "console.log"), o)
+		ko := o
+		ko.BPFRun, ko.CLIRun = k.BPFRun, k.CLIRun
+		if *bpfRun != "" {
+			ko.BPFRun = *bpfRun
+		}
+		if *cliRun != "" {
+			ko.CLIRun = *cliRun
+		}
+		res, booted, err := boot(ctx, k, initramfs[k.Arch.Debian], filepath.Join(*dir, k.Release, "console.log"), ko)
 		r := row{Name: k.Release, Package: k.Package + " " + k.Version, Res: res, Err: err, Seconds: time.Since(t).Seconds()}
 		if err == nil {
 			err = r.failure()

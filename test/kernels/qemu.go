@@ -9,14 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/otelexecsnoop/execsnoop/test/kernels/internal/result"
 )
-
-const qemu = "qemu-system-x86_64"
 
 // vmOptions are the machine and the guest's settings.
 type vmOptions struct {
@@ -36,11 +35,13 @@ type vmOptions struct {
 // powers off, writing the serial console to logPath. QEMU is killed when
 // ctx ends or the timeout passes, and with this process (Pdeathsig).
 func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions) (res *result.Result, booted time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	a := k.Arch
+	timeout := a.timeout(o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "loglevel=4",
+	cmdline := []string{"console=" + a.Console, "panic=-1", "quiet", "loglevel=4",
 		fmt.Sprintf("KTEST_SYSCALLS=%d", o.Syscalls), fmt.Sprintf("KTEST_RUNS=%d", o.Runs),
-		fmt.Sprintf("KTEST_TIMEOUT_SCALE=%d", o.Scale)}
+		fmt.Sprintf("KTEST_TIMEOUT_SCALE=%d", o.Scale*a.Slowdown)}
 	cmdline = append(cmdline, strings.Fields(o.Append)...)
 	if o.BPFRun != "" {
 		cmdline = append(cmdline, "KTEST_BPF_RUN="+o.BPFRun)
@@ -48,16 +49,21 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	if o.CLIRun != "" {
 		cmdline = append(cmdline, "KTEST_CLI_RUN="+o.CLIRun)
 	}
+	// Linux keeps COMMAND_LINE_SIZE bytes of it (2048 on x86 and arm64)
+	// and drops the rest silently.
+	if n := len(strings.Join(cmdline, " ")); n >= 2048 {
+		return nil, 0, fmt.Errorf("the kernel command line is %d bytes, more than the kernel keeps (2047): shorten -bpf-run/-cli-run", n)
+	}
 	initrd, err := initrdFor(k, initramfs)
 	if err != nil {
 		return nil, 0, err
 	}
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", "tcg", "-cpu", "max", "-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
+	args := slices.Concat([]string{"-accel", "tcg"}, a.Machine, []string{"-m", o.Memory, "-smp", fmt.Sprint(o.CPUs),
 		"-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
 		"-serial", "stdio",
 		"-kernel", k.Vmlinuz, "-initrd", initrd,
-		"-append", strings.Join(cmdline, " "))
+		"-append", strings.Join(cmdline, " ")})
+	cmd := exec.CommandContext(ctx, a.QEMU, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
@@ -72,7 +78,7 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	}
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
-		return nil, 0, fmt.Errorf("%s: %v (install qemu-system-x86)", qemu, err)
+		return nil, 0, fmt.Errorf("%s: %v (install %s)", a.QEMU, err, a.QEMUPkg)
 	}
 	started := time.Now()
 	var parseErr error
@@ -100,7 +106,7 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	waitErr := cmd.Wait()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) && !ended:
-		return res, booted, fmt.Errorf("killed QEMU after %s without a result (console: %s)", o.Timeout, logPath)
+		return res, booted, fmt.Errorf("killed QEMU after %s without a result (console: %s)", timeout, logPath)
 	case ctx.Err() != nil && !ended:
 		return res, booted, fmt.Errorf("interrupted: killed QEMU (console: %s)", logPath)
 	case parseErr != nil:

@@ -207,8 +207,36 @@ func probeReport() (map[string]any, string) {
 	}
 }
 
-// Top-level test results of `-test.v` output (subtests are indented).
-var testLineRE = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) `)
+// Top-level test results of `-test.v` output (subtests are indented), and
+// the lines that say which test the indented output lines that follow
+// belong to.
+var (
+	testLineRE  = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) `)
+	testStartRE = regexp.MustCompile(`^=== (?:RUN|CONT|NAME|PAUSE)\s+([^/\s]+)`)
+)
+
+// skipReasons tells a skipped test's reason: `go test -v` prints the
+// t.Skip message as the test's last output line, before `--- SKIP`.
+type skipReasons struct {
+	current string
+	last    map[string]string // test -> its last output line
+}
+
+// line takes one output line.
+func (s *skipReasons) line(line string) {
+	if m := testStartRE.FindStringSubmatch(line); m != nil {
+		s.current = m[1]
+		return
+	}
+	if strings.HasPrefix(line, "    ") && s.current != "" {
+		if s.last == nil {
+			s.last = map[string]string{}
+		}
+		s.last[s.current] = strings.TrimSpace(line)
+	}
+}
+
+func (s *skipReasons) reason(test string) string { return s.last[test] }
 
 // runTests runs a compiled test binary with -test.v, copying its output to
 // the console, and counts its top-level tests.
@@ -239,14 +267,11 @@ func runTests(bin, run string, env ...string) (t result.Tests) {
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(nil, 1<<20)
 	passed := false
-	skipped := ""
+	var reasons skipReasons
 	for sc.Scan() {
 		line := sc.Text()
 		fmt.Fprintln(console, line)
-		if skipped != "" { // the reason follows a SKIP line, indented
-			t.Skipped = append(t.Skipped, skipped+": "+strings.TrimSpace(line))
-			skipped = ""
-		}
+		reasons.line(line)
 		if line == "PASS" {
 			passed = true
 		}
@@ -262,7 +287,7 @@ func runTests(bin, run string, env ...string) (t result.Tests) {
 			t.Failed = append(t.Failed, m[2])
 		case "SKIP":
 			t.Skip++
-			skipped = m[2]
+			t.Skipped = append(t.Skipped, m[2]+": "+reasons.reason(m[2]))
 		}
 	}
 	io.Copy(io.Discard, pr)
