@@ -229,7 +229,10 @@ bench: build
 # benchmark; see test/kernels. Kernels are cached under bin/kernels; the
 # table goes to KERNELS_OUT. KERNELS picks releases (comma-separated).
 DEBIAN_PACKAGES += qemu-system-x86 qemu-system-arm busybox-static bash cpio
-KERNELS     ?= bullseye,bookworm,trixie,bullseye-arm64,bookworm-arm64,trixie-arm64
+# The arm64 guests (bullseye-arm64, bookworm-arm64, trixie-arm64; ~16 min
+# together) are not in the default yet: they have not run inside a full
+# `.ci/run`. `make test-kernels KERNELS=bullseye-arm64,bookworm-arm64,trixie-arm64`.
+KERNELS     ?= bullseye,bookworm,trixie
 KERNELS_OUT ?= bin/kernels/results.md
 test-kernels: deps
 	go run ./test/kernels -kernels $(KERNELS) -out $(KERNELS_OUT)
