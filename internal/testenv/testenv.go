@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -30,14 +31,39 @@ func RequireRoot(t testing.TB) {
 	t.Skip("needs root to load BPF programs")
 }
 
-// FreePort is a loopback TCP port nobody listens on now.
+// PortsEnv limits the ports FreePort hands out to a range, "19100-19199",
+// on a machine where several runs share the loopback ports; unset, the
+// kernel picks any free one.
+const PortsEnv = "EXECSNOOP_TEST_PORTS"
+
+// nextPort walks PortsEnv's range, so that two calls before either port
+// is bound get different ports.
+var nextPort atomic.Int64
+
+// FreePort is a loopback TCP port nobody listens on now: in $EXECSNOOP_TEST_PORTS
+// when it is set.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	spec := os.Getenv(PortsEnv)
+	if spec == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	var lo, hi int
+	if n, err := fmt.Sscanf(spec, "%d-%d", &lo, &hi); n != 2 || err != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, fmt.Errorf("$%s is %q: want a range of ports like 19100-19199", PortsEnv, spec)
+	}
+	for range hi - lo + 1 {
+		port := lo + int(nextPort.Add(1)-1)%(hi-lo+1)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in $%s=%s", PortsEnv, spec)
 }
 
 // Port is FreePort for tests.
