@@ -12,7 +12,7 @@ OTELCOL     := bin/otelcol-execsnoop
 # Directories holding committed generated code (see check-generated).
 GENERATED   := bpf receiver $(DIST_DIR)
 
-.PHONY: image all deps print-deps tools generate distribution build run test vet validate check-generated bench jaeger test-kernels
+.PHONY: image all deps print-deps tools generate distribution build run test vet validate check-generated bench jaeger victorialogs test-kernels
 all: build
 
 # Debian packages for generating BPF objects (clang, libbpf headers), the
@@ -85,6 +85,14 @@ JAEGER := bin/jaeger
 jaeger: $(JAEGER)
 $(JAEGER): tools/jaeger/go.mod
 	cd tools/jaeger && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/$(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+# VictoriaLogs, from the Go module proxy (tools/victorialogs pins it): the
+# real log store of the end-to-end detection test, which ingests the
+# collector's OTLP/HTTP logs and answers the receiver README's LogsQL queries.
+VICTORIALOGS := bin/victoria-logs
+victorialogs: $(VICTORIALOGS)
+$(VICTORIALOGS): tools/victorialogs/go.mod
+	cd tools/victorialogs && CGO_ENABLED=0 go build -trimpath -o $(CURDIR)/$(VICTORIALOGS) github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs
 
 # The node agent's container image, FROM scratch, built by buildah (Debian's,
 # daemonless: vfs storage, chroot isolation) into an OCI archive that
@@ -178,9 +186,11 @@ check-manifests: manifests
 		go test -count=1 -run '^(TestValuesAreValidated|TestEveryReceiverSettingRenders)$$' ./test/k8s/
 
 # Everything CI checks. The end-to-end tests run the built collector (and
-# Jaeger), found through OTELCOL_EXECSNOOP_BIN and JAEGER_BIN.
-test: deps build vet $(JAEGER) $(HELM)
-	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) JAEGER_BIN=$(CURDIR)/$(JAEGER) go test -count=1 ./...
+# Jaeger and VictoriaLogs), found through OTELCOL_EXECSNOOP_BIN, JAEGER_BIN
+# and VICTORIALOGS_BIN.
+test: deps build vet $(JAEGER) $(VICTORIALOGS) $(HELM)
+	OTELCOL_EXECSNOOP_BIN=$(CURDIR)/$(OTELCOL) JAEGER_BIN=$(CURDIR)/$(JAEGER) VICTORIALOGS_BIN=$(CURDIR)/$(VICTORIALOGS) \
+		go test -count=1 ./...
 	$(MAKE) validate
 	$(MAKE) check-generated
 	$(MAKE) check-manifests
