@@ -47,23 +47,7 @@ func privilegedCopies(t *testing.T) string {
 		t.Skip("setpriv (util-linux) is not installed")
 	}
 	dir := testenv.SharedDir(t)
-	copyTo := func(src, name string, mode os.FileMode) {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(dir, name)
-		if err := os.WriteFile(dst, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(dst, 0, 0); err != nil {
-			t.Fatal(err)
-		}
-		// Chmod after Chown: chown clears the set-id bits.
-		if err := os.Chmod(dst, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
+	copyTo := func(src, name string, mode os.FileMode) { testenv.RootOwnedCopy(t, src, filepath.Join(dir, name), mode) }
 	copyTo("/usr/bin/id", "id-setuid", 0o755|os.ModeSetuid)
 	copyTo("/usr/bin/id", "id-setgid", 0o755|os.ModeSetgid)
 	copyTo("/usr/bin/grep", "grep-plain", 0o755)

@@ -72,3 +72,16 @@ func Overlay(t testing.TB, fillLower func(lower string)) (base, merged string) {
 	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
 	return base, merged
 }
+
+// RootOwnedCopy copies src to dst, a new file owned by root, with mode,
+// set-id bits included (they are set after the chown, which clears them).
+func RootOwnedCopy(t testing.TB, src, dst string, mode os.FileMode) {
+	t.Helper()
+	CopyFile(t, src, dst, 0o755)
+	if err := os.Chown(dst, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, mode); err != nil {
+		t.Fatal(err)
+	}
+}
