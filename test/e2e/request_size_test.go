@@ -31,8 +31,13 @@ const (
 )
 
 // largeArgs raises the shipped config's argv bound to its documented
-// maximum, through the collector's yaml: config provider.
-var largeArgs = []string{"--config", "yaml:receivers::execsnoop::args::max_bytes: 32768"}
+// maximum, through the collector's yaml: config provider. The kernel
+// buffer is raised to hold the whole storm (~60 MB): this test is about
+// request sizes, and on a busy machine (a cold CI at load ~27) the reader
+// fell behind and the default 8 MiB buffer lost ~270 of the 2000 records
+// (counted and warned, as it must, but not what is tested here).
+var largeArgs = []string{"--config", "yaml:receivers::execsnoop::args::max_bytes: 32768",
+	"--config", "yaml:receivers::execsnoop::buffer::size: 134217728"}
 
 // Every shipped config that exports over OTLP/gRPC sends the storm to a
 // collector with the OTLP receiver's default limits (4 MiB a message), and
