@@ -47,7 +47,9 @@ func privilegedCopies(t *testing.T) string {
 		t.Skip("setpriv (util-linux) is not installed")
 	}
 	dir := testenv.SharedDir(t)
-	copyTo := func(src, name string, mode os.FileMode) { testenv.RootOwnedCopy(t, src, filepath.Join(dir, name), mode) }
+	copyTo := func(src, name string, mode os.FileMode) {
+		testenv.RootOwnedCopy(t, src, filepath.Join(dir, name), mode)
+	}
 	copyTo("/usr/bin/id", "id-setuid", 0o755|os.ModeSetuid)
 	copyTo("/usr/bin/id", "id-setgid", 0o755|os.ModeSetgid)
 	copyTo("/usr/bin/grep", "grep-plain", 0o755)
