@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,19 +51,7 @@ exporters:
 `
 
 // jaegerBin is bin/jaeger (built by `make jaeger`), or $JAEGER_BIN.
-func jaegerBin(t *testing.T) string {
-	bin := os.Getenv("JAEGER_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/jaeger")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v: run `make jaeger` first", err)
-		}
-		t.Skipf("%s is not built: run `make jaeger` first", bin)
-	}
-	return bin
-}
+func jaegerBin(t *testing.T) string { return builtTool(t, "JAEGER_BIN", "jaeger", "jaeger") }
 
 // The Jaeger query API's view of a trace.
 type jaegerTraces struct {

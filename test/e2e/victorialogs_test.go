@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,17 +20,7 @@ import (
 // victoriaLogsBin is bin/victoria-logs (built by `make victorialogs`), or
 // $VICTORIALOGS_BIN.
 func victoriaLogsBin(t *testing.T) string {
-	bin := os.Getenv("VICTORIALOGS_BIN")
-	if bin == "" {
-		bin, _ = filepath.Abs("../../bin/victoria-logs")
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%v: run `make victorialogs` first", err)
-		}
-		t.Skipf("%s is not built: run `make victorialogs` first", bin)
-	}
-	return bin
+	return builtTool(t, "VICTORIALOGS_BIN", "victoria-logs", "victorialogs")
 }
 
 // victoriaLogs is one VictoriaLogs server on loopback.
