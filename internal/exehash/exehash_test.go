@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,5 +247,50 @@ func TestCanReadOthers(t *testing.T) {
 	os.WriteFile(status, []byte("CapEff:\t00000000000000c0\n"), 0o644)
 	if ok, _ := hasCap(status, capSysPtrace); ok {
 		t.Error("CapEff without bit 19 has CAP_SYS_PTRACE")
+	}
+}
+
+// A process gone before its file was read, in a container (here: a mount
+// namespace of its own with a tmpfs over a directory): the file is read
+// through its parent's root, and a look-alike at the same path on the
+// host is not taken for it.
+func TestGoneProcessReadThroughParentRoot(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "prog")
+	// The parent: mounts, runs the copy (which exits at once), then waits
+	// on stdin so that its root stays to be read.
+	sh := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs none "$1" && cp /bin/true "$1/prog" && "$1/prog" && echo ready && read _`, "sh", dir)
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.Stderr = os.Stderr
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); sh.Wait() })
+	line := make([]byte, len("ready\n"))
+	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
+		t.Fatalf("the namespace's shell printed %q (%v), want ready", line, err)
+	}
+	// unshare execs sh: the shell is the process unshare started.
+	f := fileAt(t, fmt.Sprintf("/proc/%d/root%s", sh.Process.Pid, bin), 0)
+	f.Path = bin
+	testenv.CopyFile(t, "/bin/sleep", bin, 0o755) // the host's look-alike
+	h := newHasher(t, Options{})
+
+	if id := wait(t, h.Lookup(f)); id.Missing != Changed {
+		t.Errorf("without the parent: %+v, want changed (the host's file is another)", id)
+	}
+	f.PPID = uint32(sh.Process.Pid)
+	id := wait(t, h.Lookup(f))
+	if want := testenv.FileSHA256(t, "/bin/true"); id.SHA256 != want || id.Missing != ReasonNone {
+		t.Errorf("through the parent's root: sha256 %q (missing %v), want /bin/true's %q", id.SHA256, id.Missing, want)
 	}
 }

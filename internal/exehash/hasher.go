@@ -41,7 +41,10 @@ type Options struct {
 
 // File is the file an exec ran, as the kernel described it.
 type File struct {
-	PID  uint32
+	PID uint32
+	// PPID is the parent, which in a container is usually of the same
+	// container: its /proc/PPID/root sees the path as the process did.
+	PPID uint32
 	Path string // as the process saw it; "" or cut: not usable
 	// NoPath: the path names no file to open (memfd, deleted, cut).
 	NoPath bool
@@ -187,16 +190,43 @@ func (h *Hasher) open(f File) (*os.File, Reason) {
 		}
 		return nil, Gone
 	}
-	file, err := os.Open(f.Path)
+	// Through the parent's root first: a container's file is under its
+	// own root, and the host may have another file at the same path.
+	// Either way the key decides whether it is the file that ran.
+	reason := Gone
+	if f.PPID != 0 {
+		root := h.opts.Proc + "/" + strconv.FormatUint(uint64(f.PPID), 10) + "/root"
+		file, r := openMatching(root+f.Path, f.Key, denied)
+		if file != nil {
+			return file, ReasonNone
+		}
+		reason = r
+	}
+	file, r := openMatching(f.Path, f.Key, denied)
+	if file != nil {
+		return file, ReasonNone
+	}
+	// The most telling reason: a file that changed, or could not be read,
+	// says more than one missing from the other view.
+	if r != Gone || reason == Gone {
+		reason = r
+	}
+	return nil, reason
+}
+
+// openMatching opens path if it is still the version of the file key
+// names; denied: reading /proc/PID/exe was refused.
+func openMatching(path string, k Key, denied bool) (*os.File, Reason) {
+	file, err := os.Open(path)
 	switch {
 	case errors.Is(err, os.ErrPermission) || denied && errors.Is(err, os.ErrNotExist):
 		return nil, Unreadable
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR):
 		return nil, Gone
 	case err != nil:
 		return nil, Unreadable
 	}
-	if !matches(file, f.Key, true) {
+	if !matches(file, k, true) {
 		file.Close()
 		return nil, Changed
 	}
@@ -227,6 +257,7 @@ func FileOf(ev *bpf.Event) (f File, ok bool) {
 	}
 	return File{
 		PID:    ev.PID,
+		PPID:   ev.PPID,
 		Path:   x.Path,
 		NoPath: x.Memfd || x.Deleted || x.PathCut,
 		Key:    Key{Dev: x.StatDev(), Inode: x.Inode, Changed: x.Changed.UnixNano()},
