@@ -96,6 +96,7 @@ func TestChartOnCluster(t *testing.T) {
 		{"StrictValidation", func(t *testing.T) { e.strict(t, values) }},
 		{"DaemonSetReady", func(t *testing.T) { e.install(t, values) }},
 		{"PodRecordHasPodMetadata", e.podRecord},
+		{"BinaryDroppedIntoPodIsUpperLayer", e.droppedBinary},
 		{"JobWithTraceparentYieldsSpans", e.jobSpans},
 		{"HostRecordHasNoPodMetadata", e.hostRecord},
 		{"OnlyNeededCapabilities", e.capabilities},

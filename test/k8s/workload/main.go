@@ -11,6 +11,11 @@
 //	workload storm MARKER N BYTES   N execs of "workload tick MARKER I ARG",
 //	                                ARG being BYTES bytes, two at a time
 //	                                and as fast as they go, then exit
+//	workload drop MARKER PATH       copy itself to PATH (a file written
+//	                                into the running container) and run
+//	                                "PATH tick MARKER dropped" there,
+//	                                then stay (as an intruder's shell
+//	                                would) until SIGTERM
 package main
 
 import (
@@ -35,8 +40,11 @@ func main() {
 	if len(os.Args) == 5 && os.Args[1] == "storm" {
 		os.Exit(storm(os.Args[2], os.Args[3], os.Args[4]))
 	}
+	if len(os.Args) == 4 && os.Args[1] == "drop" {
+		os.Exit(drop(os.Args[2], os.Args[3]))
+	}
 	if len(os.Args) != 4 || os.Args[1] != "loop" {
-		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N | workload job MARKER STEPS INTERVAL | workload storm MARKER N BYTES")
+		fmt.Fprintln(os.Stderr, "usage: workload loop MARKER INTERVAL | workload tick MARKER N | workload job MARKER STEPS INTERVAL | workload storm MARKER N BYTES | workload drop MARKER PATH")
 		os.Exit(2)
 	}
 	marker := os.Args[2]
@@ -127,4 +135,26 @@ feed:
 	close(next)
 	wg.Wait()
 	return code
+}
+
+// drop is "Drop and execute new binary in container": a binary that was
+// not in the image (a copy of this one, so its content hash is known)
+// written into the container's writable layer, then run.
+func drop(marker, path string) int {
+	data, err := os.ReadFile("/proc/self/exe")
+	if err == nil {
+		err = os.WriteFile(path, data, 0o755)
+	}
+	if err == nil {
+		err = exec.Command(path, "tick", marker, "dropped").Run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload drop:", err)
+		return 1
+	}
+	// As pid 1 of its container it would ignore SIGTERM without a handler.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
+	return 0
 }
