@@ -27,6 +27,12 @@ import (
 // Warnings about lost or refused data repeat at most this often.
 const warnEvery = 10 * time.Second
 
+// The probe's counters (kernel maps, a few syscalls) are read into
+// telemetry at most this often: a storm drains the buffer thousands of
+// times a second, and the counters need no finer grain. Shutdown reads
+// them once more, so nothing counted is left out.
+const statsEvery = time.Second
+
 type execsnoopReceiver struct {
 	cfg        *Config
 	set        receiver.Settings
@@ -207,6 +213,7 @@ func (r *execsnoopReceiver) run(out *outputs) {
 	}()
 	var ev bpf.Event
 	readSinceDrain := false
+	var statsAt time.Time
 	for {
 		err := r.probe.Read(&ev)
 		now := time.Now()
@@ -215,7 +222,10 @@ func (r *execsnoopReceiver) run(out *outputs) {
 			readSinceDrain = true
 			r.handle(&ev, now, out)
 		case errors.Is(err, bpf.ErrDrained):
-			r.reportStats(out)
+			if now.Sub(statsAt) >= statsEvery {
+				r.reportStats(out)
+				statsAt = now
+			}
 			// A drain that read nothing ends a burst, and the next Read
 			// may wait for the next event without bound: send what is
 			// batched now rather than when that event comes.
