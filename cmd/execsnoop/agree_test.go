@@ -41,12 +41,18 @@ func TestJSONEqualsTheReceiver(t *testing.T) {
 	cfg := factory.CreateDefaultConfig().(*execsnoopreceiver.Config)
 	cfg.Exits = true
 	cfg.Filters.ExcludeSelf = false // the test's children
+	// Each waits for its hash by default as long as it batches (the
+	// receiver 200 ms, the CLI 50 ms): a slow machine (a TCG guest) hashes
+	// in between, and one would say timeout where the other has the hash.
+	// The same ample wait makes both name the same identity.
+	hashWait := min(testenv.Timeout(5*time.Second), time.Minute)
+	cfg.Executable.Hash.MaxWait = hashWait
 	sink := new(consumertest.LogsSink)
 	rcv, err := factory.CreateLogs(context.Background(), receivertest.NewNopSettings(factory.Type()), cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
-	c := startCLI(t, "--json", "-x", "--exits")
+	c := startCLI(t, "--json", "-x", "--exits", "--hash-max-wait", hashWait.String())
 
 	// A pod's container cgroup as the kubelet's cgroupfs driver names it.
 	mark := marker()
