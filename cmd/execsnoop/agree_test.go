@@ -134,10 +134,12 @@ func TestJSONEqualsTheReceiver(t *testing.T) {
 				case procattr.ProcessExitTime, procattr.ProcessCreationTime:
 					assertSameTime(t, k, mustParse(t, v.(string)), l.Attributes[k].(string))
 				case procattr.Lifetime, procattr.CPUTimeUser, procattr.CPUTimeSystem:
-					// Read at the exit by each probe's program in turn.
+					// Read at the exit by each probe's program in turn: the
+					// second may run a scheduler tick (4 ms) later, as the
+					// clocks above may differ; a unit error is off by 1000x.
 					f, err := l.Attributes[k].(json.Number).Float64()
 					assert.NoError(t, err, k)
-					assert.InDelta(t, v, f, 1e-3, k)
+					assert.InDelta(t, v, f, sameTimeSlack.Seconds(), k)
 				default:
 					assert.Equal(t, v, jsonRaw(l.Attributes[k]), k)
 				}
