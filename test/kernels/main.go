@@ -19,8 +19,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +60,7 @@ func main() {
 	flag.IntVar(&o.Scale, "timeout-scale", 10, "multiplies the tests' deadlines in the guests (TCG is slow)")
 	flag.StringVar(&o.Append, "append", "", "more kernel command line for the guests")
 	bpfRun := flag.String("bpf-run", "", "-test.run of the bpf tests in every guest (default: each kernel's selection; amd64's all)")
+	parallel := flag.Int("parallel", runtime.NumCPU(), "guests booted at once (each takes one host CPU)")
 	cliRun := flag.String("cli-run", "", "-test.run of the CLI tests in every guest (default: each kernel's selection; amd64's all)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -133,34 +136,33 @@ func main() {
 	timings = append(timings, fmt.Sprintf("build %.1fs", time.Since(phase).Seconds()))
 
 	rows := []row{hostRow(hostCLI)}
-	for _, k := range kernels {
+	guestRows := make([]row, len(kernels))
+	guestTimings := make([]string, len(kernels))
+	ran := make([]bool, len(kernels))
+	// Each guest has one vCPU, which TCG runs on one host thread: with
+	// -parallel 2 on two cores, two guests take the time of one.
+	slots := make(chan struct{}, max(*parallel, 1))
+	var wg sync.WaitGroup
+	for i, k := range kernels {
+		slots <- struct{}{}
 		if ctx.Err() != nil {
 			break
 		}
-		progress("%s: booting %s under TCG", k.Release, k.Package)
-		t := time.Now()
-		ko := o
-		ko.BPFRun, ko.CLIRun = k.BPFRun, k.CLIRun
-		if *bpfRun != "" {
-			ko.BPFRun = *bpfRun
-		}
-		if *cliRun != "" {
-			ko.CLIRun = *cliRun
-		}
-		res, booted, err := boot(ctx, k, initramfs[k.Arch.Debian], filepath.Join(*dir, k.Release, "console.log"), ko)
-		r := row{Name: k.Release, Package: k.Package + " " + k.Version, Res: res, Err: err, Seconds: time.Since(t).Seconds()}
-		if err == nil {
-			err = r.failure()
-		}
-		if err != nil {
-			progress("%s: FAILED: %v", k.Release, err)
-		} else {
-			progress("%s: passed in %.1fs", k.Release, r.Seconds)
-		}
-		rows = append(rows, r)
-		timings = append(timings, fmt.Sprintf("%s %.0fs (boot %.0fs)", k.Release, r.Seconds, booted.Seconds()))
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			guestRows[i], guestTimings[i] = runGuest(ctx, k, initramfs[k.Arch.Debian], *dir, o, *bpfRun, *cliRun)
+			ran[i] = true
+		}()
 	}
-	timings = append(timings, fmt.Sprintf("total %.1fs", time.Since(start).Seconds()))
+	wg.Wait()
+	for i := range kernels {
+		if ran[i] {
+			rows = append(rows, guestRows[i])
+			timings = append(timings, guestTimings[i])
+		}
+	}
+	timings = append(timings, fmt.Sprintf("total %.1fs, %d guests at once", time.Since(start).Seconds(), max(*parallel, 1)))
 
 	table := markdown(rows, o, timings)
 	fmt.Print("\n" + table)
@@ -181,6 +183,31 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kernels: %d of %d kernels failed; console logs under %s\n", failed, len(kernels), *dir)
 		os.Exit(1)
 	}
+}
+
+// runGuest boots one kernel with its test selection (or the flags'), and
+// returns its row and its wall time.
+func runGuest(ctx context.Context, k kernel, initramfs, dir string, o vmOptions, bpfRun, cliRun string) (row, string) {
+	progress("%s: booting %s under TCG", k.Release, k.Package)
+	t := time.Now()
+	o.BPFRun, o.CLIRun = k.BPFRun, k.CLIRun
+	if bpfRun != "" {
+		o.BPFRun = bpfRun
+	}
+	if cliRun != "" {
+		o.CLIRun = cliRun
+	}
+	res, booted, err := boot(ctx, k, initramfs, filepath.Join(dir, k.Release, "console.log"), o)
+	r := row{Name: k.Release, Package: k.Package + " " + k.Version, Res: res, Err: err, Seconds: time.Since(t).Seconds()}
+	if err == nil {
+		err = r.failure()
+	}
+	if err != nil {
+		progress("%s: FAILED: %v", k.Release, err)
+	} else {
+		progress("%s: passed in %.1fs", k.Release, r.Seconds)
+	}
+	return r, fmt.Sprintf("%s %.0fs (boot %.0fs)", k.Release, r.Seconds, booted.Seconds())
 }
 
 // hostRow is this machine's kernel: its tests are `go test ./...`.
