@@ -265,21 +265,31 @@ PACKAGES_TEST_DEBIAN_PACKAGES := lintian rpmlint mmdebstrap qemu-system-x86 e2fs
 $(NFPM):
 	GOBIN=$(CURDIR)/bin go install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
 
-# bin/packages/otelcol-execsnoop_<version>-<release>_amd64.deb and
-# otelcol-execsnoop-<version>-<release>.x86_64.rpm, static binaries inside.
+# The architectures packaged, as Debian and GOARCH name them (nfpm's arch;
+# the .rpm says x86_64 and aarch64): bin/packages/
+# otelcol-execsnoop_<version>-<release>_<arch>.deb and
+# otelcol-execsnoop-<version>-<release>.<x86_64|aarch64>.rpm, each with the
+# static binaries (GOOS=linux GOARCH=<arch> CGO_ENABLED=0) of bin/pkg/<arch>/.
+# Measured on 2 cores beside a CI run (load 11-25): 1926 s wall (569 s user,
+# 175 s sys) with arm64 cold in the Go build cache, 111 s warm (40 s user;
+# most of the rest is nfpm's single-threaded gzip of four packages).
+PKG_ARCHES := amd64 arm64
 packages: $(NFPM)
-	mkdir -p bin/pkg $(PKG_DIR)
-	cd $(DIST_DIR) && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $(CURDIR)/bin/pkg/otelcol-execsnoop .
-	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/pkg/execsnoop ./cmd/execsnoop
+	mkdir -p $(PKG_DIR)
+	for a in $(PKG_ARCHES); do \
+		mkdir -p bin/pkg/$$a; \
+		(cd $(DIST_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=$$a go build -trimpath -ldflags='-s -w' -o $(CURDIR)/bin/pkg/$$a/otelcol-execsnoop .); \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a go build -trimpath -ldflags='-s -w' -o bin/pkg/$$a/execsnoop ./cmd/execsnoop; \
+	done
 	sed 's|/etc/default/|/etc/sysconfig/|' deploy/packages/otelcol-execsnoop.service >bin/pkg/otelcol-execsnoop.rpm.service
 	printf '%s\n' "- semver: \"$(PKG_VERSION)-$(PKG_RELEASE)\"" \
 		"  date: \"$$(git log -1 --format=%cI 2>/dev/null || date -Is)\"" \
 		"  packager: \"$(PKG_MAINTAINER)\"" "  changes:" \
 		"    - note: \"Built from commit $$(git rev-parse --short HEAD 2>/dev/null || echo unknown).\"" >bin/pkg/changelog.yaml
-	for p in deb rpm; do \
-		PKG_VERSION='$(PKG_VERSION)' PKG_RELEASE='$(PKG_RELEASE)' PKG_MAINTAINER='$(PKG_MAINTAINER)' \
+	for a in $(PKG_ARCHES); do for p in deb rpm; do \
+		PKG_ARCH=$$a PKG_VERSION='$(PKG_VERSION)' PKG_RELEASE='$(PKG_RELEASE)' PKG_MAINTAINER='$(PKG_MAINTAINER)' \
 			$(NFPM) package --config deploy/packages/nfpm.yaml --packager $$p --target $(PKG_DIR)/; \
-	done
+	done; done
 
 packages-deps:
 	@missing=$$(for p in $(PACKAGES_TEST_DEBIAN_PACKAGES); do \
@@ -298,5 +308,5 @@ packages-deps:
 test-packages: packages-deps
 	$(MAKE) packages PKG_RELEASE=0
 	$(MAKE) packages PKG_RELEASE=1
-	PACKAGES_DIR=$(CURDIR)/$(PKG_DIR) PACKAGES_VERSION=$(PKG_VERSION) \
+	PACKAGES_DIR=$(CURDIR)/$(PKG_DIR) PACKAGES_VERSION=$(PKG_VERSION) PACKAGES_ARCHES='$(PKG_ARCHES)' \
 		go test -count=1 -v -timeout 45m ./test/packages/
