@@ -98,20 +98,32 @@ $(VICTORIALOGS): tools/victorialogs/go.mod
 # The node agent's container image, FROM scratch, built by buildah (Debian's,
 # daemonless: vfs storage, chroot isolation) into an OCI archive that
 # `ctr -n k8s.io images import` or `skopeo copy` loads; no registry needed.
-IMAGE_VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
-IMAGE_NAME    := localhost/otelcol-execsnoop:$(IMAGE_VERSION)
-IMAGE_TAR     := bin/image/otelcol-execsnoop.tar
+# The archive holds an OCI image index with one image per IMAGE_PLATFORMS
+# entry, each with that platform's static collector (cross-compiled; the
+# Containerfile has no RUN step, so nothing is emulated). Measured on 2
+# cores beside a CI run (load ~8): 91 s wall (21 s user) with both
+# architectures' collector in the Go build cache (after make packages,
+# same flags); cold, the arm64 cross-compile costs what make packages'
+# does (below).
+IMAGE_VERSION   := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+IMAGE_NAME      := localhost/otelcol-execsnoop:$(IMAGE_VERSION)
+IMAGE_TAR       := bin/image/otelcol-execsnoop.tar
+IMAGE_PLATFORMS := linux/amd64 linux/arm64
 IMAGE_LICENSES ?= NOASSERTION
 image: distribution
 	@command -v buildah >/dev/null || { echo "make image needs buildah: apt-get install buildah (or make k8s-deps)"; exit 1; }
 	rm -rf bin/image/ctx && mkdir -p bin/image/ctx
-	cd $(DIST_DIR) && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/image/ctx/otelcol-execsnoop .
+	for p in $(IMAGE_PLATFORMS); do \
+		(cd $(DIST_DIR) && CGO_ENABLED=0 GOOS=$${p%%/*} GOARCH=$${p#*/} go build -trimpath -ldflags '-s -w' -o $(CURDIR)/bin/image/ctx/$${p#*/}/otelcol-execsnoop .); \
+	done
 	cp config/otlp.yaml bin/image/ctx/config.yaml
 	cp /etc/ssl/certs/ca-certificates.crt bin/image/ctx/
 	deploy/image/build.sh $(IMAGE_NAME) deploy/image/Containerfile bin/image/ctx $(IMAGE_TAR) \
+		--platforms '$(IMAGE_PLATFORMS)' \
 		--build-arg VERSION=$(IMAGE_VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
 		--build-arg LICENSES="$(IMAGE_LICENSES)"
-	@echo "binary $$(du -k bin/image/ctx/otelcol-execsnoop | cut -f1) KiB, image $$(du -k $(IMAGE_TAR) | cut -f1) KiB"
+	@for p in $(IMAGE_PLATFORMS); do echo "$$p binary $$(du -k bin/image/ctx/$${p#*/}/otelcol-execsnoop | cut -f1) KiB"; done
+	@echo "image index $$(du -k $(IMAGE_TAR) | cut -f1) KiB"
 
 # A one-node Kubernetes cluster for test/k8s, from parts this machine can
 # get: Kubernetes v1.37.2 (tools/kubernetes pins it and its staging modules),
@@ -164,6 +176,7 @@ k8s-images: image
 k8s-test: k8s-deps k8s-bins k8s-images
 	@start=$$(date +%s); \
 	K8S_BIN_DIR=$(CURDIR)/$(K8S_BIN) AGENT_IMAGE=$(IMAGE_NAME) K8S_IMAGES="$(addprefix $(CURDIR)/,$(K8S_IMAGES))" \
+		AGENT_IMAGE_TAR=$(CURDIR)/$(IMAGE_TAR) AGENT_IMAGE_PLATFORMS='$(IMAGE_PLATFORMS)' \
 		go test -count=1 -v -timeout 30m ./test/k8s/; \
 	echo "k8s-test took $$(( $$(date +%s) - start )) s"
 
