@@ -1,13 +1,15 @@
 //go:build linux
 
 // Package packages tests the .deb and .rpm that `make packages` builds:
-// lintian and rpmlint, then a Debian 12 VM under QEMU in which the .deb is
+// lintian and rpmlint, the same files and each architecture's binaries
+// (TestArchitectures), then a Debian 12 VM under QEMU in which the .deb is
 // installed with apt, run by systemd, restarted, upgraded, broken, removed
 // and purged (guest.sh). `make test-packages` builds the packages and runs
 // this test with PACKAGES_DIR and PACKAGES_VERSION set.
 package packages
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,51 +41,93 @@ const wantCaps = 1<<2 | 1<<19 | 1<<38 | 1<<39
 // file); a change to the unit that exposes more fails the test.
 const maxExposure = 2.4
 
-type packageFiles struct{ deb, previousDeb, rpm string }
+// An architecture of the packages: Debian's name (nfpm's, GOARCH), the
+// .rpm's and the ELF machine of the binaries inside.
+type pkgArch struct {
+	debian, rpm string
+	machine     elf.Machine
+}
 
-func packagesUnderTest(t *testing.T) packageFiles {
+var pkgArches = map[string]pkgArch{
+	"amd64": {"amd64", "x86_64", elf.EM_X86_64},
+	"arm64": {"arm64", "aarch64", elf.EM_AARCH64},
+}
+
+type packageFiles struct {
+	arch                  pkgArch
+	deb, previousDeb, rpm string
+}
+
+// packagesUnderTest: one set per architecture of PACKAGES_ARCHES (the
+// Makefile's PKG_ARCHES), in that order.
+func packagesUnderTest(t *testing.T) []packageFiles {
 	dir, version := os.Getenv("PACKAGES_DIR"), os.Getenv("PACKAGES_VERSION")
 	if dir == "" || version == "" {
 		t.Skip("PACKAGES_DIR/PACKAGES_VERSION not set: `make test-packages` builds the packages and runs this test")
 	}
-	p := packageFiles{
-		deb:         filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop_%s-1_amd64.deb", version)),
-		previousDeb: filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop_%s-0_amd64.deb", version)),
-		rpm:         filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop-%s-1.x86_64.rpm", version)),
+	names := strings.Fields(os.Getenv("PACKAGES_ARCHES"))
+	if len(names) == 0 {
+		t.Fatal("PACKAGES_ARCHES is empty: `make test-packages` sets it to the Makefile's PKG_ARCHES")
 	}
-	for _, f := range []string{p.deb, p.previousDeb, p.rpm} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run `make test-packages`, which builds releases 0 and 1", err)
+	var all []packageFiles
+	for _, name := range names {
+		a, ok := pkgArches[name]
+		if !ok {
+			t.Fatalf("PACKAGES_ARCHES names %q, which this test does not know (its .rpm name and ELF machine): add it to pkgArches", name)
+		}
+		p := packageFiles{
+			arch:        a,
+			deb:         filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop_%s-1_%s.deb", version, a.debian)),
+			previousDeb: filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop_%s-0_%s.deb", version, a.debian)),
+			rpm:         filepath.Join(dir, fmt.Sprintf("otelcol-execsnoop-%s-1.%s.rpm", version, a.rpm)),
+		}
+		for _, f := range []string{p.deb, p.previousDeb, p.rpm} {
+			if _, err := os.Stat(f); err != nil {
+				t.Fatalf("%v: run `make test-packages`, which builds releases 0 and 1", err)
+			}
+		}
+		all = append(all, p)
+	}
+	return all
+}
+
+// amd64 is the guest's architecture in TestInVM.
+func amd64Packages(t *testing.T) packageFiles {
+	for _, p := range packagesUnderTest(t) {
+		if p.arch.debian == "amd64" {
+			return p
 		}
 	}
-	return p
+	t.Fatal("PACKAGES_ARCHES has no amd64, the VM's architecture")
+	return packageFiles{}
 }
 
 func TestLint(t *testing.T) {
-	p := packagesUnderTest(t)
-	t.Run("lintian", func(t *testing.T) {
-		out, err := exec.Command("lintian", "--fail-on", "error", "--display-info", p.deb).CombinedOutput()
-		t.Logf("lintian %s:\n%s", filepath.Base(p.deb), out)
-		if err != nil {
-			t.Fatalf("lintian reports errors: %v", err)
-		}
-	})
-	t.Run("rpmlint", func(t *testing.T) {
-		// Sandboxed: see rpmlint.sh.
-		out, _ := exec.Command("./rpmlint.sh", p.rpm, "../../deploy/packages/lint/rpmlint.toml").CombinedOutput()
-		t.Logf("rpmlint %s:\n%s", filepath.Base(p.rpm), out)
-		m := regexp.MustCompile(`(\d+) errors?, (\d+) warnings?`).FindSubmatch(out)
-		if m == nil {
-			t.Fatal("no summary line in rpmlint's output")
-		}
-		if string(m[1]) != "0" {
-			t.Fatalf("rpmlint reports %s errors", m[1])
-		}
-	})
+	for _, p := range packagesUnderTest(t) {
+		t.Run("lintian/"+p.arch.debian, func(t *testing.T) {
+			out, err := exec.Command("lintian", "--fail-on", "error", "--display-info", p.deb).CombinedOutput()
+			t.Logf("lintian %s:\n%s", filepath.Base(p.deb), out)
+			if err != nil {
+				t.Fatalf("lintian reports errors: %v", err)
+			}
+		})
+		t.Run("rpmlint/"+p.arch.rpm, func(t *testing.T) {
+			// Sandboxed: see rpmlint.sh.
+			out, _ := exec.Command("./rpmlint.sh", p.rpm, "../../deploy/packages/lint/rpmlint.toml").CombinedOutput()
+			t.Logf("rpmlint %s:\n%s", filepath.Base(p.rpm), out)
+			m := regexp.MustCompile(`(\d+) errors?, (\d+) warnings?`).FindSubmatch(out)
+			if m == nil {
+				t.Fatal("no summary line in rpmlint's output")
+			}
+			if string(m[1]) != "0" {
+				t.Fatalf("rpmlint reports %s errors", m[1])
+			}
+		})
+	}
 }
 
 func TestInVM(t *testing.T) {
-	p := packagesUnderTest(t)
+	p := amd64Packages(t)
 	if os.Geteuid() != 0 {
 		t.Fatal("the guest is built with mmdebstrap, which needs root here: run `make test-packages` as root")
 	}
@@ -101,7 +145,7 @@ func TestInVM(t *testing.T) {
 	in := t.TempDir()
 	copyFile(t, p.previousDeb, filepath.Join(in, "previous.deb"))
 	copyFile(t, p.deb, filepath.Join(in, "new.deb"))
-	copyFile(t, filepath.Join(root, "bin", "pkg", "otelcol-execsnoop"), filepath.Join(in, "otelcol-execsnoop"))
+	copyFile(t, filepath.Join(root, "bin", "pkg", "amd64", "otelcol-execsnoop"), filepath.Join(in, "otelcol-execsnoop"))
 	copyFile(t, "guest.sh", filepath.Join(in, "run.sh"))
 	copyFile(t, "sink.yaml", filepath.Join(in, "sink.yaml"))
 	writeFile(t, filepath.Join(in, "argv"), strings.Join(argv, "\x00")+"\x00")
