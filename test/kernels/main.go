@@ -47,7 +47,7 @@ type row struct {
 func main() {
 	dir := flag.String("dir", "bin/kernels", "cache of kernels, build directory and console logs")
 	out := flag.String("out", "bin/kernels/results.md", "where the table is written (Markdown)")
-	only := flag.String("kernels", "bullseye,bookworm,trixie", "Debian releases whose cloud kernels are booted (RELEASE is amd64's, RELEASE-arm64 arm64's)")
+	only := flag.String("kernels", strings.Join(releaseNames(), ","), "Debian releases whose cloud kernels are booted (RELEASE is amd64's, RELEASE-arm64 arm64's)")
 	var o vmOptions
 	flag.StringVar(&o.Memory, "memory", "1G", "guest memory")
 	// One vCPU: with two, TCG let a vCPU run kernel text while another
@@ -75,11 +75,7 @@ func main() {
 	for _, name := range strings.Split(*only, ",") {
 		i := slices.IndexFunc(releases, func(r release) bool { return r.Name == name })
 		if i < 0 {
-			var known []string
-			for _, r := range releases {
-				known = append(known, r.Name)
-			}
-			fmt.Fprintf(os.Stderr, "kernels: unknown release %q (known: %s)\n", name, strings.Join(known, ", "))
+			fmt.Fprintf(os.Stderr, "kernels: unknown release %q (known: %s)\n", name, strings.Join(releaseNames(), ", "))
 			os.Exit(2)
 		}
 		chosen = append(chosen, releases[i])
@@ -183,6 +179,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kernels: %d of %d kernels failed; console logs under %s\n", failed, len(kernels), *dir)
 		os.Exit(1)
 	}
+}
+
+// releaseNames are every release's, the default selection.
+func releaseNames() []string {
+	var names []string
+	for _, r := range releases {
+		names = append(names, r.Name)
+	}
+	return names
 }
 
 // runGuest boots one kernel with its test selection (or the flags'), and
