@@ -63,6 +63,8 @@ const (
 	setuidAsNobody    = "setuid-as-nobody" // a set-user-ID root copy of id run by uid 65534
 	setuidAsRoot      = "setuid-as-root"   // the same run by root: it gains nothing
 	plainAsNobody     = "plain-as-nobody"  // id itself run by uid 65534
+	belowSSHD         = "below-sshd"       // a command whose grandparent's executable is named sshd
+	sshdInArgs        = "sshd-in-args"     // a command with sshd only in its arguments
 	sentinel          = "sentinel"         // planted last: once it is stored, the rest is
 )
 
@@ -73,6 +75,7 @@ var detections = map[string][]string{
 	"fileless-execution-via-memfd": {memfdExec},
 	"terminal-shell-in-container":  {shellTTYContainer, bbTTYContainer},
 	"exec-gained-privileges":       {setuidAsNobody},
+	"below-an-ssh-login":           {belowSSHD},
 }
 
 var containerCases = []string{upperInContainer, imageInContainer, shellTTYContainer, bbTTYContainer, shellContainer}
@@ -151,6 +154,12 @@ func TestDetectionsInVictoriaLogs(t *testing.T) {
 	run(setuidAsNobody, asNobody(setuid))
 	run(setuidAsRoot, exec.Command(setuid))
 	run(plainAsNobody, asNobody("/usr/bin/id"))
+	// A shell named sshd forks (the ": " keeps it from exec'ing in place)
+	// a shell that runs true: sshd is true's grandparent.
+	sshd := filepath.Join(testenv.SharedDir(t), "sshd")
+	testenv.CopyFile(t, "/bin/sh", sshd, 0o755)
+	run(belowSSHD, exec.Command(sshd, "-c", `/bin/sh -c '/bin/true below; :'; :`))
+	run(sshdInArgs, exec.Command("/bin/true", "sshd"))
 	run(sentinel, exec.Command("/bin/true", "sentinel two"))
 
 	// The receiver sends its batches in order and the exporter has no
@@ -279,7 +288,7 @@ func plantCgroups(t *testing.T) *caseCgroups {
 	}
 	c := &caseCgroups{root: root, base: fmt.Sprintf("/execsnoop-e2e-detect-%d", os.Getpid()), containerID: map[string]string{}}
 	for _, name := range []string{upperInContainer, imageInContainer, upperOnHost, memfdExec, deletedExec,
-		shellTTYContainer, bbTTYContainer, shellContainer, shellTTYHost, setuidAsNobody, setuidAsRoot, plainAsNobody, sentinel} {
+		shellTTYContainer, bbTTYContainer, shellContainer, shellTTYHost, setuidAsNobody, setuidAsRoot, plainAsNobody, belowSSHD, sshdInArgs, sentinel} {
 		c.names = append(c.names, name)
 		if slices.Contains(containerCases, name) {
 			sum := sha256.Sum256(fmt.Appendf(nil, "%s %d", name, time.Now().UnixNano()))
