@@ -45,8 +45,11 @@ func countBatching() string {
 	return string(cut.ReplaceAll(raw, nil))
 }
 
-func collector(tmp, transport, compression string, batching batching, name string, workers int) result {
-	bin := filepath.Join(*binDir, "otelcol-execsnoop")
+// otelcol is a collector binary and its node-agent config as shipped.
+type otelcol struct{ bin, otlpConfig string }
+
+func collector(tmp string, build otelcol, transport, compression string, batching batching, name string, workers int) result {
+	bin := build.bin
 	sinkPort, metricsPort := freePort(), freePort()
 	sinkOut := filepath.Join(tmp, "sink.json")
 	_ = os.Remove(sinkOut)
@@ -74,7 +77,7 @@ service:%s`, transport, processors, sinkPort, compression, collectortest.Telemet
 `
 	}
 	sourceCfg := writeFile(tmp, "source.yaml", overlay)
-	shipped := "config/otlp.yaml"
+	shipped := build.otlpConfig
 	if batching == byCount {
 		shipped = writeFile(tmp, "count.yaml", countBatching())
 	}
@@ -87,7 +90,7 @@ service:%s`, transport, processors, sinkPort, compression, collectortest.Telemet
 	source.Stdout, source.Stderr = create(sourceLog), create(sourceLog+".err")
 	started(source, fileContains(sourceLog+".err", "Everything is ready"))
 
-	s, cpu := measure(source.Process.Pid, workers, "otelcol")
+	s, u := measure(source.Process.Pid, workers, "otelcol")
 	rss := peakRSSMiB(source.Process.Pid)
 	lost := collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
 	sys := syscallCost()
@@ -95,8 +98,8 @@ service:%s`, transport, processors, sinkPort, compression, collectortest.Telemet
 	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
 	captured, p99 := sinkRecords(sinkOut, s.marker)
 	return result{tracer: name, rate: s.rate, captured: captured,
-		lost: strconv.Itoa(int(lost)), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss,
-		p99LatencyMs: p99, hasLatency: true, syscallNs: sys}
+		lost: strconv.Itoa(int(lost)), peakRSSMiB: rss,
+		p99LatencyMs: p99, hasLatency: true, syscallNs: sys, usage: u}
 }
 
 func writeFile(dir, name, content string) string {

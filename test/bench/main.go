@@ -23,14 +23,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/otelexecsnoop/execsnoop/bpf"
 )
 
 var (
-	execs   = flag.Int("n", 10000, "execs per storm")
-	workers = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
-	binDir  = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
-	outFile = flag.String("out", "bench/results.md", "where to write the markdown table")
-	only    = flag.String("only", "", "run only the tracers whose name contains this")
+	execs       = flag.Int("n", 10000, "execs per storm")
+	workers     = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
+	binDir      = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
+	outFile     = flag.String("out", "bench/results.md", "where to write the markdown table")
+	only        = flag.String("only", "", "run only the tracers whose name contains this")
+	rounds      = flag.Int("rounds", 3, "interleaved rounds of the before/after comparison")
+	before      = flag.String("before", "07892c5", "commit whose CLI and collector to compare with (empty: no comparison)")
+	compareOnly = flag.Bool("compare-only", false, "run only the before/after rounds, not the table of every tracer")
 )
 
 type result struct {
@@ -40,11 +45,19 @@ type result struct {
 	slowdown     float64 // vs the same run's no-tracer storm, percent
 	captured     int
 	lost         string
-	cpuPer1000   float64 // tracer user+sys ms per 1000 execs
 	peakRSSMiB   float64
 	p99LatencyMs float64 // exec to reader, collector only
 	hasLatency   bool
 	syscallNs    float64 // getppid(2) while the tracer runs
+	usage
+}
+
+// usage is what the tracer process spent on one storm.
+type usage struct {
+	cpuPer1000      float64 // user+sys ms per 1000 execs
+	switchesPer1000 float64 // context switches of its threads per 1000 execs
+	threadsEnded    int     // threads that ended during the storm: their switches are not counted
+	progs           progRuns
 }
 
 func main() {
@@ -57,48 +70,28 @@ func main() {
 	defer os.RemoveAll(tmp)
 	cleanup = ensureTracefs()
 	defer cleanup()
+	// The kernel's run time of every BPF program, for the whole run.
+	stats, err := bpf.EnableProgramStats()
+	if err != nil {
+		fail("enabling the kernel's BPF statistics: %v", err)
+	}
+	defer stats.Close()
 
-	var results []result
+	var counts []int
 	for _, w := range strings.Split(*workers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		check(err)
-		// The machine's own rate drifts by several percent over minutes, so
-		// each tracer's storm runs between two storms without a tracer and
-		// is compared with their mean.
-		before := storm(n, "baseline").rate
-		baselines := []float64{before}
-		noneRow := len(results)
-		results = append(results, result{tracer: "none", workers: n, captured: -1, lost: "-", syscallNs: syscallCost()})
-		for _, t := range tracers(tmp) {
-			if !strings.Contains(t.name, *only) {
-				continue
-			}
-			r := t.run(n)
-			after := storm(n, "baseline").rate
-			baselines = append(baselines, after)
-			r.workers = n
-			r.slowdown = 100 * (1 - r.rate/((before+after)/2))
-			before = after
-			progress("%d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
-				n, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000)
-			results = append(results, r)
-		}
-		var sum float64
-		for _, b := range baselines {
-			sum += b
-		}
-		results[noneRow].rate = sum / float64(len(baselines))
-		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
+		counts = append(counts, n)
 	}
-	table := render(results)
-	if strings.Contains("probe", *only) {
-		var counts []int
-		for _, w := range strings.Split(*workers, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(w))
-			check(err)
-			counts = append(counts, n)
+	table := ""
+	if !*compareOnly {
+		table = render(tracerTable(tmp, counts))
+		if strings.Contains("probe", *only) {
+			table += renderTraceContext(traceContextBench(counts))
 		}
-		table += renderTraceContext(traceContextBench(counts))
+	}
+	if *before != "" && *rounds > 0 {
+		table += renderCompare(compare(tmp, counts), counts)
 	}
 	fmt.Print(table)
 	check(os.MkdirAll(filepath.Dir(*outFile), 0o755))
@@ -189,20 +182,22 @@ type tracer struct {
 }
 
 func tracers(tmp string) []tracer {
+	cli := filepath.Join(*binDir, "execsnoop")
+	current := otelcol{filepath.Join(*binDir, "otelcol-execsnoop"), "config/otlp.yaml"}
 	list := []tracer{{"libbpf-tools execsnoop", func(w int) result { return libbpfTools(tmp, w) }}}
 	for _, tr := range []string{"ringbuf", "perf"} {
 		name := "execsnoop --json (" + tr + ")"
-		list = append(list, tracer{name, func(w int) result { return cliJSON(tmp, name, tr, w) }})
+		list = append(list, tracer{name, func(w int) result { return cliJSON(tmp, cli, name, tr, w) }})
 	}
 	// A quarter of the default drain period: what lower latency costs,
 	// since each drain, not each event, is most of the CLI's CPU.
 	shortDrain := "execsnoop --json --drain-period 50ms (ringbuf)"
 	list = append(list, tracer{shortDrain, func(w int) result {
-		return cliJSON(tmp, shortDrain, "ringbuf", w, "--drain-period", "50ms")
+		return cliJSON(tmp, cli, shortDrain, "ringbuf", w, "--drain-period", "50ms")
 	}})
 	// -x adds the syscall-exit hook that sees failed execs.
 	failed := "execsnoop -x --json (ringbuf)"
-	list = append(list, tracer{failed, func(w int) result { return cliJSON(tmp, failed, "ringbuf", w, "-x") }})
+	list = append(list, tracer{failed, func(w int) result { return cliJSON(tmp, cli, failed, "ringbuf", w, "-x") }})
 	// The otlp exporter's default compression is gzip; snappy costs a
 	// fraction of its CPU and is what an agent sending to a gateway
 	// collector would pick. Each runs config/otlp.yaml as shipped (requests
@@ -210,10 +205,10 @@ func tracers(tmp string) []tracer {
 	// by count that it replaced, to show what the byte bound costs.
 	for _, c := range []struct{ transport, compression string }{{"ringbuf", "gzip"}, {"perf", "gzip"}, {"ringbuf", "snappy"}} {
 		name := fmt.Sprintf("otelcol-execsnoop -> OTLP (%s, %s)", c.transport, c.compression)
-		list = append(list, tracer{name, func(w int) result { return collector(tmp, c.transport, c.compression, byBytes, name, w) }})
+		list = append(list, tracer{name, func(w int) result { return collector(tmp, current, c.transport, c.compression, byBytes, name, w) }})
 	}
 	countName := "otelcol-execsnoop -> OTLP (ringbuf, gzip, batch processor by count)"
-	list = append(list, tracer{countName, func(w int) result { return collector(tmp, "ringbuf", "gzip", byCount, countName, w) }})
+	list = append(list, tracer{countName, func(w int) result { return collector(tmp, current, "ringbuf", "gzip", byCount, countName, w) }})
 	return list
 }
 
@@ -231,17 +226,28 @@ func started(cmd *exec.Cmd, ready func() bool) {
 	time.Sleep(100 * time.Millisecond) // settle, so start-up CPU is not the storm's
 }
 
-// measure runs the storm between two CPU readings of the tracer.
-func measure(pid, workers int, name string) (stormResult, float64) {
-	cpu0 := cpuSeconds(pid)
+// measure runs the storm between two readings of the tracer's CPU time,
+// context switches and BPF programs' statistics.
+func measure(pid, workers int, name string) (stormResult, usage) {
+	cpu0, sw0, progs0 := cpuSeconds(pid), threadSwitches(pid), tracerPrograms(pid)
 	s := storm(workers, name)
 	time.Sleep(300 * time.Millisecond) // the last drain
-	return s, cpuSeconds(pid) - cpu0
+	cpu := cpuSeconds(pid) - cpu0
+	sw, ended := threadSwitches(pid).since(sw0)
+	per1000 := 1000 / float64(*execs)
+	return s, usage{cpuPer1000: 1000 * cpu * per1000, switchesPer1000: float64(sw) * per1000,
+		threadsEnded: ended, progs: programsSince(tracerPrograms(pid), progs0)}
 }
+
+// syscallCost is skipped in the before/after rounds, which do not report it.
+var withSyscallCost = true
 
 // syscallCost times getppid(2): what every syscall on the host pays while
 // a tracer hooks syscall exits (failed execs are only seen there).
 func syscallCost() float64 {
+	if !withSyscallCost {
+		return 0
+	}
 	out, err := exec.Command(filepath.Join(*binDir, "execstorm"), "-syscalls", "3000000").Output()
 	check(err)
 	var r struct {
@@ -294,7 +300,7 @@ func libbpfTools(tmp string, workers int) result {
 	cmd := exec.Command("stdbuf", "-oL", "/usr/sbin/execsnoop")
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(out, "PCOMM"))
-	s, cpu := measure(cmd.Process.Pid, workers, "libbpf")
+	s, u := measure(cmd.Process.Pid, workers, "libbpf")
 	rss := peakRSSMiB(cmd.Process.Pid)
 	sys := syscallCost()
 	stop(cmd)
@@ -305,7 +311,7 @@ func libbpfTools(tmp string, workers int) result {
 		lost += n
 	}
 	return result{tracer: "libbpf-tools execsnoop", rate: s.rate, captured: countMarker(out, s.marker),
-		lost: strconv.Itoa(lost), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
+		lost: strconv.Itoa(lost), peakRSSMiB: rss, syscallNs: sys, usage: u}
 }
 
 func create(path string) *os.File {
@@ -314,14 +320,14 @@ func create(path string) *os.File {
 	return f
 }
 
-// cliJSON runs execsnoop --json --buffer transport with extra flags.
-func cliJSON(tmp, name, transport string, workers int, extra ...string) result {
+// cliJSON runs the CLI bin with --json --buffer transport and extra flags.
+func cliJSON(tmp, bin, name, transport string, workers int, extra ...string) result {
 	out, errOut := filepath.Join(tmp, "cli.out"), filepath.Join(tmp, "cli.err")
 	args := append([]string{"--json", "--buffer", transport}, extra...)
-	cmd := exec.Command(filepath.Join(*binDir, "execsnoop"), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(errOut, "tracing"))
-	s, cpu := measure(cmd.Process.Pid, workers, "cli")
+	s, u := measure(cmd.Process.Pid, workers, "cli")
 	rss := peakRSSMiB(cmd.Process.Pid)
 	sys := syscallCost()
 	stop(cmd)
@@ -331,7 +337,7 @@ func cliJSON(tmp, name, transport string, workers int, extra ...string) result {
 		lost = string(m[1])
 	}
 	return result{tracer: name, rate: s.rate, captured: countMarker(out, s.marker),
-		lost: lost, cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
+		lost: lost, peakRSSMiB: rss, syscallNs: sys, usage: u}
 }
 
 func render(results []result) string {
@@ -340,21 +346,24 @@ func render(results []result) string {
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s). "+
 		"Slowdown: against the mean of the storms without a tracer run just before and after. "+
-		"getppid ns: one syscall's cost on the host while the tracer runs.\n\n",
+		"getppid ns: one syscall's cost on the host while the tracer runs. "+
+		"Switches: the tracer's threads' context switches (voluntary and not, /proc/PID/task/*/status). "+
+		"exec/fork/exit ns: the kernel's BPF statistics, run time per run of the tracer's program(s) on that path.\n\n",
 		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
-	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns | switches / 1000 execs | exec ns | fork ns | exit ns |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		if r.tracer == "none" {
-			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - | %.0f |\n", r.workers, r.rate, r.syscallNs)
+			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - | %.0f | - | - | - | - |\n", r.workers, r.rate, r.syscallNs)
 			continue
 		}
 		latency := "-"
 		if r.hasLatency {
 			latency = fmt.Sprintf("%.0f", r.p99LatencyMs)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s | %.0f |\n",
-			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency, r.syscallNs)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s | %.0f | %s | %s | %s | %s |\n",
+			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency, r.syscallNs,
+			r.switchesCell(), ns(r.progs.perRun("exec")), ns(r.progs.perRun("fork")), ns(r.progs.perRun("exit")))
 	}
 	return b.String()
 }
@@ -362,4 +371,55 @@ func render(results []result) string {
 func numCPU() int {
 	raw, _ := os.ReadFile("/proc/cpuinfo")
 	return bytes.Count(raw, []byte("processor\t:"))
+}
+
+// switchesCell marks a count that misses the threads that ended.
+func (u usage) switchesCell() string {
+	if u.threadsEnded > 0 {
+		return fmt.Sprintf("%.0f (%d threads ended)", u.switchesPer1000, u.threadsEnded)
+	}
+	return fmt.Sprintf("%.0f", u.switchesPer1000)
+}
+
+// ns is a BPF time per run, "-" where the tracer has no such program.
+func ns(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// tracerTable runs every tracer's storm, per worker count.
+func tracerTable(tmp string, counts []int) []result {
+	var results []result
+	for _, n := range counts {
+		// The machine's own rate drifts by several percent over minutes, so
+		// each tracer's storm runs between two storms without a tracer and
+		// is compared with their mean.
+		prev := storm(n, "baseline").rate
+		baselines := []float64{prev}
+		noneRow := len(results)
+		results = append(results, result{tracer: "none", workers: n, captured: -1, lost: "-", syscallNs: syscallCost()})
+		for _, t := range tracers(tmp) {
+			if !strings.Contains(t.name, *only) {
+				continue
+			}
+			r := t.run(n)
+			after := storm(n, "baseline").rate
+			baselines = append(baselines, after)
+			r.workers = n
+			r.slowdown = 100 * (1 - r.rate/((prev+after)/2))
+			prev = after
+			progress("%d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU and %.0f switches /1000 execs (%d threads ended); BPF: %v",
+				n, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.switchesPer1000, r.threadsEnded, r.progs)
+			results = append(results, r)
+		}
+		var sum float64
+		for _, b := range baselines {
+			sum += b
+		}
+		results[noneRow].rate = sum / float64(len(baselines))
+		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
+	}
+	return results
 }
