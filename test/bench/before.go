@@ -127,11 +127,17 @@ const (
 	colName = "otelcol-execsnoop -> OTLP (ringbuf, gzip)"
 )
 
+func bpfPerExec(r result) float64 {
+	return r.progs.perRun("exec") + r.progs.perRun("fork") + r.progs.perRun("exit")
+}
+
 func wallTime(r result) float64 { return 1 / r.rate } // per exec; the ratio is the storms' wall-time ratio
 
 var ratioDefs = []ratioDef{
 	{"exec program ns, now / before", cliName, "", func(r result) float64 { return r.progs.perRun("exec") }, 0, false},
 	{"exec program ns, now / before", colName, "", func(r result) float64 { return r.progs.perRun("exec") }, 0, false},
+	{"BPF ns per exec (exec+fork+exit), now / before", cliName, "", bpfPerExec, 0, false},
+	{"BPF ns per exec (exec+fork+exit), now / before", colName, "", bpfPerExec, 0, false},
 	{"storm wall time, now / before", cliName, "", wallTime, 1.02, true},
 	{"storm wall time, now / before", colName, "", wallTime, 1.02, true},
 	{"CPU per exec, now / before", cliName, "", func(r result) float64 { return r.cpuPer1000 }, 1.10, false},
@@ -144,7 +150,8 @@ func renderCompare(rows []roundRow, counts []int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nBefore/after: the CLI and the collector of %s (\"before\") and of this tree (\"now\"), %d interleaved rounds of storms of %d execs "+
 		"of /bin/true (one binary, so the hash cache is warm), each between two storms without a tracer (slowdown: against their mean). "+
-		"CPU: user+sys of the tracer process. Switches: its threads' context switches. exec/fork/exit ns: the kernel's BPF statistics, run time per run.\n\n",
+		"CPU: its threads' time on CPU. Switches: its threads' context switches. exec/fork/exit ns: the kernel's BPF statistics, run time per run; "+
+		"a storm's exec forks, execs and exits once, so their sum is the BPF time per exec.\n\n",
 		*before, *rounds, *execs)
 	b.WriteString("| round | workers | tracer | execs/s | slowdown | captured | lost | CPU ms / 1000 execs | switches / 1000 execs | exec ns | fork ns | exit ns | peak RSS MiB |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -5,8 +5,11 @@
 // otelcol-execsnoop exporting over OTLP to a sink collector, the last two
 // on both transports - and prints a markdown table: storm rate and slowdown,
 // events captured of those expected (by marker), lost events, the tracer's
-// CPU time per 1000 execs, its peak RSS, and for the collector the p99
-// delay from the exec to the receiver reading it. `make bench` runs it.
+// CPU time and context switches per 1000 execs, its peak RSS, its BPF
+// programs' run time per run, and for the collector the p99 delay from the
+// exec to the receiver reading it. With -before it then compares the CLI
+// and the collector of an earlier commit with the current ones (before.go).
+// `make bench` runs it.
 package main
 
 import (
@@ -54,9 +57,9 @@ type result struct {
 
 // usage is what the tracer process spent on one storm.
 type usage struct {
-	cpuPer1000      float64 // user+sys ms per 1000 execs
+	cpuPer1000      float64 // ms on CPU per 1000 execs, summed over the threads
 	switchesPer1000 float64 // context switches of its threads per 1000 execs
-	threadsEnded    int     // threads that ended during the storm: their switches are not counted
+	threadsEnded    int     // threads that ended during the storm: their CPU and switches are not counted
 	progs           progRuns
 }
 
@@ -153,18 +156,7 @@ func storm(workers int, name string) stormResult {
 	return stormResult{rate: r.Rate, marker: marker}
 }
 
-// process usage: CPU seconds (user+sys) and peak RSS, from /proc.
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // USER_HZ
-}
-
+// peakRSSMiB is the process's VmHWM.
 func peakRSSMiB(pid int) float64 {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(raw)
@@ -223,19 +215,18 @@ func started(cmd *exec.Cmd, ready func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // settle, so start-up CPU is not the storm's
+	settle(cmd.Process.Pid)
 }
 
-// measure runs the storm between two readings of the tracer's CPU time,
-// context switches and BPF programs' statistics.
+// measure runs the storm between two readings of the tracer's threads
+// (CPU time, context switches) and its BPF programs' statistics.
 func measure(pid, workers int, name string) (stormResult, usage) {
-	cpu0, sw0, progs0 := cpuSeconds(pid), threadSwitches(pid), tracerPrograms(pid)
+	threads0, progs0 := threadsOf(pid), tracerPrograms(pid)
 	s := storm(workers, name)
 	time.Sleep(300 * time.Millisecond) // the last drain
-	cpu := cpuSeconds(pid) - cpu0
-	sw, ended := threadSwitches(pid).since(sw0)
+	t, ended := threadsOf(pid).since(threads0)
 	per1000 := 1000 / float64(*execs)
-	return s, usage{cpuPer1000: 1000 * cpu * per1000, switchesPer1000: float64(sw) * per1000,
+	return s, usage{cpuPer1000: float64(t.cpuNs) / 1e6 * per1000, switchesPer1000: float64(t.switches) * per1000,
 		threadsEnded: ended, progs: programsSince(tracerPrograms(pid), progs0)}
 }
 
@@ -347,6 +338,7 @@ func render(results []result) string {
 	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s). "+
 		"Slowdown: against the mean of the storms without a tracer run just before and after. "+
 		"getppid ns: one syscall's cost on the host while the tracer runs. "+
+		"CPU: the tracer's threads' time on CPU (/proc/PID/task/*/schedstat). "+
 		"Switches: the tracer's threads' context switches (voluntary and not, /proc/PID/task/*/status). "+
 		"exec/fork/exit ns: the kernel's BPF statistics, run time per run of the tracer's program(s) on that path.\n\n",
 		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
