@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The before/after comparison: the CLI and the collector built at an
@@ -70,13 +71,13 @@ type roundRow struct {
 // libbpf-tools, then the CLI pair, then the collector pair, a storm
 // without a tracer between any two; which of a pair goes first alternates
 // by round, so that a drift over the round favours neither.
-func compare(tmp string, counts []int) []roundRow {
+func compare(tmp string, counts []int) comparison {
 	cliBefore, colBefore := beforeBuild(*before)
 	cliNow := filepath.Join(*binDir, "execsnoop")
 	colNow := otelcol{filepath.Join(*binDir, "otelcol-execsnoop"), "config/otlp.yaml"}
 	withSyscallCost = false
 	defer func() { withSyscallCost = true }()
-	var rows []roundRow
+	c := comparison{loadStart: loadavg()}
 	for round := 1; round <= *rounds; round++ {
 		for _, w := range counts {
 			runs := []tracer{{"libbpf-tools execsnoop", func(w int) result { return libbpfTools(tmp, w) }}}
@@ -106,11 +107,28 @@ func compare(tmp string, counts []int) []roundRow {
 				base = after
 				progress("round %d, %d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU and %.0f switches /1000 execs; BPF: %v",
 					round, w, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.switchesPer1000, r.progs)
-				rows = append(rows, roundRow{round, r})
+				c.rows = append(c.rows, roundRow{round, r})
 			}
 		}
 	}
-	return rows
+	c.loadEnd = loadavg()
+	return c
+}
+
+// comparison is the rounds' rows and the host's load around them: the
+// machine may be shared, and the numbers are to be read with it.
+type comparison struct {
+	rows               []roundRow
+	loadStart, loadEnd string
+}
+
+func loadavg() string {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // A ratio of one round: now over before (or over libbpf-tools), per
@@ -146,13 +164,16 @@ var ratioDefs = []ratioDef{
 	{"CPU per exec, now / libbpf-tools", cliName, "libbpf-tools execsnoop", func(r result) float64 { return r.cpuPer1000 }, 0, false},
 }
 
-func renderCompare(rows []roundRow, counts []int) string {
+func renderCompare(c comparison, counts []int) string {
+	rows := c.rows
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nBefore/after: the CLI and the collector of %s (\"before\") and of this tree (\"now\"), %d interleaved rounds of storms of %d execs "+
+	uname, _ := exec.Command("uname", "-r").Output()
+	fmt.Fprintf(&b, "\nBefore/after, %s, kernel %s, %d CPUs, load average (1, 5, 15 min) %s at the start and %s at the end: "+
+		"the CLI and the collector of %s (\"before\") and of this tree (\"now\"), %d interleaved rounds of storms of %d execs "+
 		"of /bin/true (one binary, so the hash cache is warm), each between two storms without a tracer (slowdown: against their mean). "+
 		"CPU: its threads' time on CPU. Switches: its threads' context switches. exec/fork/exit ns: the kernel's BPF statistics, run time per run; "+
 		"a storm's exec forks, execs and exits once, so their sum is the BPF time per exec.\n\n",
-		*before, *rounds, *execs)
+		time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), c.loadStart, c.loadEnd, *before, *rounds, *execs)
 	b.WriteString("| round | workers | tracer | execs/s | slowdown | captured | lost | CPU ms / 1000 execs | switches / 1000 execs | exec ns | fork ns | exit ns | peak RSS MiB |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {

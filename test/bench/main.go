@@ -96,6 +96,7 @@ func main() {
 	if *before != "" && *rounds > 0 {
 		table += renderCompare(compare(tmp, counts), counts)
 	}
+	table = strings.TrimLeft(table, "\n")
 	fmt.Print(table)
 	check(os.MkdirAll(filepath.Dir(*outFile), 0o755))
 	check(os.WriteFile(*outFile, []byte(table), 0o644))
