@@ -88,7 +88,8 @@ func main() {
 	}
 	table := ""
 	if !*compareOnly {
-		table = render(tracerTable(tmp, counts))
+		load := loadavg()
+		table = render(tracerTable(tmp, counts), load)
 		if strings.Contains("probe", *only) {
 			table += renderTraceContext(traceContextBench(counts))
 		}
@@ -332,17 +333,17 @@ func cliJSON(tmp, bin, name, transport string, workers int, extra ...string) res
 		lost: lost, peakRSSMiB: rss, syscallNs: sys, usage: u}
 }
 
-func render(results []result) string {
+func render(results []result, loadStart string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	uname, _ := exec.Command("uname", "-r").Output()
-	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s). "+
+	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s), load average (1, 5, 15 min) %s at the start and %s at the end. "+
 		"Slowdown: against the mean of the storms without a tracer run just before and after. "+
 		"getppid ns: one syscall's cost on the host while the tracer runs. "+
 		"CPU: the tracer's threads' time on CPU (/proc/PID/task/*/schedstat). "+
 		"Switches: the tracer's threads' context switches (voluntary and not, /proc/PID/task/*/status). "+
 		"exec/fork/exit ns: the kernel's BPF statistics, run time per run of the tracer's program(s) on that path.\n\n",
-		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
+		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host, loadStart, loadavg())
 	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns | switches / 1000 execs | exec ns | fork ns | exit ns |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
