@@ -238,14 +238,20 @@ check-generated: generate
 	fi; \
 	echo "generated code is up to date"
 
-# Go benchmarks (decoding, conversion, the receiver's per-event path), then
-# exec storms under each tracer next to libbpf-tools execsnoop; the table
-# goes to bench/results.md. BENCH_EXECS sets the storm size.
-BENCH_EXECS ?= 20000
+# Go benchmarks (decoding, conversion, the receiver's per-event path, a
+# cold hash's ms/MiB in internal/exehash, the process table's bytes per
+# 10,000 processes in internal/proctable), then exec storms under each
+# tracer next to libbpf-tools execsnoop, then BENCH_ROUNDS interleaved
+# rounds of the CLI and collector built at BENCH_BEFORE (cached in
+# bin/before-COMMIT; empty: skipped) against the current ones; the tables
+# go to bench/results.md. BENCH_EXECS sets the storm size.
+BENCH_EXECS  ?= 20000
+BENCH_ROUNDS ?= 3
+BENCH_BEFORE ?= 07892c5
 bench: build
 	go test -run '^$$' -bench . -benchmem ./bpf/ ./internal/... ./receiver/...
 	go build -o bin/execstorm ./cmd/execstorm
-	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -bin bin -out bench/results.md
+	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -rounds $(BENCH_ROUNDS) -before '$(BENCH_BEFORE)' -bin bin -out bench/results.md
 
 # The probe on Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie
 # 6.12; amd64 under qemu-system-x86_64, RELEASE-arm64 under

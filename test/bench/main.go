@@ -5,8 +5,11 @@
 // otelcol-execsnoop exporting over OTLP to a sink collector, the last two
 // on both transports - and prints a markdown table: storm rate and slowdown,
 // events captured of those expected (by marker), lost events, the tracer's
-// CPU time per 1000 execs, its peak RSS, and for the collector the p99
-// delay from the exec to the receiver reading it. `make bench` runs it.
+// CPU time and context switches per 1000 execs, its peak RSS, its BPF
+// programs' run time per run, and for the collector the p99 delay from the
+// exec to the receiver reading it. With -before it then compares the CLI
+// and the collector of an earlier commit with the current ones (before.go).
+// `make bench` runs it.
 package main
 
 import (
@@ -19,24 +22,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog"
-
-	"github.com/otelexecsnoop/execsnoop/internal/collectortest"
-	"github.com/otelexecsnoop/execsnoop/internal/testenv"
+	"github.com/otelexecsnoop/execsnoop/bpf"
 )
 
 var (
-	execs   = flag.Int("n", 10000, "execs per storm")
-	workers = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
-	binDir  = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
-	outFile = flag.String("out", "bench/results.md", "where to write the markdown table")
-	only    = flag.String("only", "", "run only the tracers whose name contains this")
+	execs       = flag.Int("n", 10000, "execs per storm")
+	workers     = flag.String("workers", "1,2", "comma-separated worker counts, one storm series each")
+	binDir      = flag.String("bin", "bin", "directory with execstorm, execsnoop and otelcol-execsnoop")
+	outFile     = flag.String("out", "bench/results.md", "where to write the markdown table")
+	only        = flag.String("only", "", "run only the tracers whose name contains this")
+	rounds      = flag.Int("rounds", 3, "interleaved rounds of the before/after comparison")
+	before      = flag.String("before", "07892c5", "commit whose CLI and collector to compare with (empty: no comparison)")
+	compareOnly = flag.Bool("compare-only", false, "run only the before/after rounds, not the table of every tracer")
 )
 
 type result struct {
@@ -46,11 +48,19 @@ type result struct {
 	slowdown     float64 // vs the same run's no-tracer storm, percent
 	captured     int
 	lost         string
-	cpuPer1000   float64 // tracer user+sys ms per 1000 execs
 	peakRSSMiB   float64
 	p99LatencyMs float64 // exec to reader, collector only
 	hasLatency   bool
 	syscallNs    float64 // getppid(2) while the tracer runs
+	usage
+}
+
+// usage is what the tracer process spent on one storm.
+type usage struct {
+	cpuPer1000      float64 // ms on CPU per 1000 execs, summed over the threads
+	switchesPer1000 float64 // context switches of its threads per 1000 execs
+	threadsEnded    int     // threads that ended during the storm: their CPU and switches are not counted
+	progs           progRuns
 }
 
 func main() {
@@ -63,49 +73,31 @@ func main() {
 	defer os.RemoveAll(tmp)
 	cleanup = ensureTracefs()
 	defer cleanup()
+	// The kernel's run time of every BPF program, for the whole run.
+	stats, err := bpf.EnableProgramStats()
+	if err != nil {
+		fail("enabling the kernel's BPF statistics: %v", err)
+	}
+	defer stats.Close()
 
-	var results []result
+	var counts []int
 	for _, w := range strings.Split(*workers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		check(err)
-		// The machine's own rate drifts by several percent over minutes, so
-		// each tracer's storm runs between two storms without a tracer and
-		// is compared with their mean.
-		before := storm(n, "baseline").rate
-		baselines := []float64{before}
-		noneRow := len(results)
-		results = append(results, result{tracer: "none", workers: n, captured: -1, lost: "-", syscallNs: syscallCost()})
-		for _, t := range tracers(tmp) {
-			if !strings.Contains(t.name, *only) {
-				continue
-			}
-			r := t.run(n)
-			after := storm(n, "baseline").rate
-			baselines = append(baselines, after)
-			r.workers = n
-			r.slowdown = 100 * (1 - r.rate/((before+after)/2))
-			before = after
-			progress("%d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU/1000 execs",
-				n, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000)
-			results = append(results, r)
-		}
-		var sum float64
-		for _, b := range baselines {
-			sum += b
-		}
-		results[noneRow].rate = sum / float64(len(baselines))
-		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
+		counts = append(counts, n)
 	}
-	table := render(results)
-	if strings.Contains("probe", *only) {
-		var counts []int
-		for _, w := range strings.Split(*workers, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(w))
-			check(err)
-			counts = append(counts, n)
+	table := ""
+	if !*compareOnly {
+		load := loadavg()
+		table = render(tracerTable(tmp, counts), load)
+		if strings.Contains("probe", *only) {
+			table += renderTraceContext(traceContextBench(counts))
 		}
-		table += renderTraceContext(traceContextBench(counts))
 	}
+	if *before != "" && *rounds > 0 {
+		table += renderCompare(compare(tmp, counts), counts)
+	}
+	table = strings.TrimLeft(table, "\n")
 	fmt.Print(table)
 	check(os.MkdirAll(filepath.Dir(*outFile), 0o755))
 	check(os.WriteFile(*outFile, []byte(table), 0o644))
@@ -166,18 +158,7 @@ func storm(workers int, name string) stormResult {
 	return stormResult{rate: r.Rate, marker: marker}
 }
 
-// process usage: CPU seconds (user+sys) and peak RSS, from /proc.
-func cpuSeconds(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // USER_HZ
-}
-
+// peakRSSMiB is the process's VmHWM.
 func peakRSSMiB(pid int) float64 {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(raw)
@@ -195,20 +176,22 @@ type tracer struct {
 }
 
 func tracers(tmp string) []tracer {
+	cli := filepath.Join(*binDir, "execsnoop")
+	current := otelcol{filepath.Join(*binDir, "otelcol-execsnoop"), "config/otlp.yaml"}
 	list := []tracer{{"libbpf-tools execsnoop", func(w int) result { return libbpfTools(tmp, w) }}}
 	for _, tr := range []string{"ringbuf", "perf"} {
 		name := "execsnoop --json (" + tr + ")"
-		list = append(list, tracer{name, func(w int) result { return cliJSON(tmp, name, tr, w) }})
+		list = append(list, tracer{name, func(w int) result { return cliJSON(tmp, cli, name, tr, w) }})
 	}
 	// A quarter of the default drain period: what lower latency costs,
 	// since each drain, not each event, is most of the CLI's CPU.
 	shortDrain := "execsnoop --json --drain-period 50ms (ringbuf)"
 	list = append(list, tracer{shortDrain, func(w int) result {
-		return cliJSON(tmp, shortDrain, "ringbuf", w, "--drain-period", "50ms")
+		return cliJSON(tmp, cli, shortDrain, "ringbuf", w, "--drain-period", "50ms")
 	}})
 	// -x adds the syscall-exit hook that sees failed execs.
 	failed := "execsnoop -x --json (ringbuf)"
-	list = append(list, tracer{failed, func(w int) result { return cliJSON(tmp, failed, "ringbuf", w, "-x") }})
+	list = append(list, tracer{failed, func(w int) result { return cliJSON(tmp, cli, failed, "ringbuf", w, "-x") }})
 	// The otlp exporter's default compression is gzip; snappy costs a
 	// fraction of its CPU and is what an agent sending to a gateway
 	// collector would pick. Each runs config/otlp.yaml as shipped (requests
@@ -216,10 +199,10 @@ func tracers(tmp string) []tracer {
 	// by count that it replaced, to show what the byte bound costs.
 	for _, c := range []struct{ transport, compression string }{{"ringbuf", "gzip"}, {"perf", "gzip"}, {"ringbuf", "snappy"}} {
 		name := fmt.Sprintf("otelcol-execsnoop -> OTLP (%s, %s)", c.transport, c.compression)
-		list = append(list, tracer{name, func(w int) result { return collector(tmp, c.transport, c.compression, byBytes, name, w) }})
+		list = append(list, tracer{name, func(w int) result { return collector(tmp, current, c.transport, c.compression, byBytes, name, w) }})
 	}
 	countName := "otelcol-execsnoop -> OTLP (ringbuf, gzip, batch processor by count)"
-	list = append(list, tracer{countName, func(w int) result { return collector(tmp, "ringbuf", "gzip", byCount, countName, w) }})
+	list = append(list, tracer{countName, func(w int) result { return collector(tmp, current, "ringbuf", "gzip", byCount, countName, w) }})
 	return list
 }
 
@@ -234,20 +217,30 @@ func started(cmd *exec.Cmd, ready func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // settle, so start-up CPU is not the storm's
+	settle(cmd.Process.Pid)
 }
 
-// measure runs the storm between two CPU readings of the tracer.
-func measure(pid, workers int, name string) (stormResult, float64) {
-	cpu0 := cpuSeconds(pid)
+// measure runs the storm between two readings of the tracer's threads
+// (CPU time, context switches) and its BPF programs' statistics.
+func measure(pid, workers int, name string) (stormResult, usage) {
+	threads0, progs0 := threadsOf(pid), tracerPrograms(pid)
 	s := storm(workers, name)
 	time.Sleep(300 * time.Millisecond) // the last drain
-	return s, cpuSeconds(pid) - cpu0
+	t, ended := threadsOf(pid).since(threads0)
+	per1000 := 1000 / float64(*execs)
+	return s, usage{cpuPer1000: float64(t.cpuNs) / 1e6 * per1000, switchesPer1000: float64(t.switches) * per1000,
+		threadsEnded: ended, progs: programsSince(tracerPrograms(pid), progs0)}
 }
+
+// syscallCost is skipped in the before/after rounds, which do not report it.
+var withSyscallCost = true
 
 // syscallCost times getppid(2): what every syscall on the host pays while
 // a tracer hooks syscall exits (failed execs are only seen there).
 func syscallCost() float64 {
+	if !withSyscallCost {
+		return 0
+	}
 	out, err := exec.Command(filepath.Join(*binDir, "execstorm"), "-syscalls", "3000000").Output()
 	check(err)
 	var r struct {
@@ -300,7 +293,7 @@ func libbpfTools(tmp string, workers int) result {
 	cmd := exec.Command("stdbuf", "-oL", "/usr/sbin/execsnoop")
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(out, "PCOMM"))
-	s, cpu := measure(cmd.Process.Pid, workers, "libbpf")
+	s, u := measure(cmd.Process.Pid, workers, "libbpf")
 	rss := peakRSSMiB(cmd.Process.Pid)
 	sys := syscallCost()
 	stop(cmd)
@@ -311,7 +304,7 @@ func libbpfTools(tmp string, workers int) result {
 		lost += n
 	}
 	return result{tracer: "libbpf-tools execsnoop", rate: s.rate, captured: countMarker(out, s.marker),
-		lost: strconv.Itoa(lost), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
+		lost: strconv.Itoa(lost), peakRSSMiB: rss, syscallNs: sys, usage: u}
 }
 
 func create(path string) *os.File {
@@ -320,14 +313,14 @@ func create(path string) *os.File {
 	return f
 }
 
-// cliJSON runs execsnoop --json --buffer transport with extra flags.
-func cliJSON(tmp, name, transport string, workers int, extra ...string) result {
+// cliJSON runs the CLI bin with --json --buffer transport and extra flags.
+func cliJSON(tmp, bin, name, transport string, workers int, extra ...string) result {
 	out, errOut := filepath.Join(tmp, "cli.out"), filepath.Join(tmp, "cli.err")
 	args := append([]string{"--json", "--buffer", transport}, extra...)
-	cmd := exec.Command(filepath.Join(*binDir, "execsnoop"), args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = create(out), create(errOut)
 	started(cmd, fileContains(errOut, "tracing"))
-	s, cpu := measure(cmd.Process.Pid, workers, "cli")
+	s, u := measure(cmd.Process.Pid, workers, "cli")
 	rss := peakRSSMiB(cmd.Process.Pid)
 	sys := syscallCost()
 	stop(cmd)
@@ -337,133 +330,34 @@ func cliJSON(tmp, name, transport string, workers int, extra ...string) result {
 		lost = string(m[1])
 	}
 	return result{tracer: name, rate: s.rate, captured: countMarker(out, s.marker),
-		lost: lost, cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss, syscallNs: sys}
+		lost: lost, peakRSSMiB: rss, syscallNs: sys, usage: u}
 }
 
-func freePort() int {
-	port, err := testenv.FreePort()
-	check(err)
-	return port
-}
-
-// batching is how the collector's requests are cut.
-type batching int
-
-const (
-	byBytes batching = iota // config/otlp.yaml: the exporter's queue batches by bytes
-	byCount                 // the batch processor's default 8192 records, no byte bound
-)
-
-// countBatching is config/otlp.yaml without the exporter's byte-sized
-// batches (the batch processor is added by the overlay).
-func countBatching() string {
-	raw, err := os.ReadFile("config/otlp.yaml")
-	check(err)
-	cut := regexp.MustCompile(`(?m)^    sending_queue:\n(^      .*\n|^        .*\n)+`)
-	if !cut.Match(raw) {
-		fail("config/otlp.yaml has no sending_queue block to take out for the count-batching row")
-	}
-	return string(cut.ReplaceAll(raw, nil))
-}
-
-func collector(tmp, transport, compression string, batching batching, name string, workers int) result {
-	bin := filepath.Join(*binDir, "otelcol-execsnoop")
-	sinkPort, metricsPort := freePort(), freePort()
-	sinkOut := filepath.Join(tmp, "sink.json")
-	_ = os.Remove(sinkOut)
-	sinkCfg := writeFile(tmp, "sink.yaml", collectortest.SinkConfig(sinkPort, sinkOut, "logs"))
-	processors := ""
-	if batching == byCount {
-		processors = `
-processors:
-  batch:`
-	}
-	overlay := fmt.Sprintf(`
-receivers:
-  execsnoop:
-    buffer:
-      type: %s%s
-exporters:
-  otlp_grpc:
-    endpoint: 127.0.0.1:%d
-    compression: %s
-service:%s`, transport, processors, sinkPort, compression, collectortest.TelemetryConfig(metricsPort))
-	if batching == byCount {
-		overlay += `  pipelines:
-    logs:
-      processors: [memory_limiter, batch]
-`
-	}
-	sourceCfg := writeFile(tmp, "source.yaml", overlay)
-	shipped := "config/otlp.yaml"
-	if batching == byCount {
-		shipped = writeFile(tmp, "count.yaml", countBatching())
-	}
-	sinkLog, sourceLog := filepath.Join(tmp, "sink.log"), filepath.Join(tmp, "source.log")
-	sink := exec.Command(bin, "--config", sinkCfg)
-	sink.Stdout, sink.Stderr = create(sinkLog), create(sinkLog+".out")
-	started(sink, fileContains(sinkLog+".out", "Everything is ready"))
-	defer stop(sink)
-	source := exec.Command(bin, "--config", shipped, "--config", sourceCfg)
-	source.Stdout, source.Stderr = create(sourceLog), create(sourceLog+".err")
-	started(source, fileContains(sourceLog+".err", "Everything is ready"))
-
-	s, cpu := measure(source.Process.Pid, workers, "otelcol")
-	rss := peakRSSMiB(source.Process.Pid)
-	lost := collectortest.Metric(metricsPort, "otelcol_execsnoop_receiver_events_lost")
-	sys := syscallCost()
-	stop(source)
-	time.Sleep(500 * time.Millisecond) // the sink's file exporter flush
-	captured, p99 := sinkRecords(sinkOut, s.marker)
-	return result{tracer: name, rate: s.rate, captured: captured,
-		lost: strconv.Itoa(int(lost)), cpuPer1000: 1000 * 1000 * cpu / float64(*execs), peakRSSMiB: rss,
-		p99LatencyMs: p99, hasLatency: true, syscallNs: sys}
-}
-
-func writeFile(dir, name, content string) string {
-	path := filepath.Join(dir, name)
-	check(os.WriteFile(path, []byte(content), 0o644))
-	return path
-}
-
-// sinkRecords counts the storm's exec records in the sink and the p99 of
-// observed (read by the receiver) minus event time.
-func sinkRecords(path, marker string) (int, float64) {
-	var delays []time.Duration
-	collectortest.EachLogRecord(path, func(_ plog.ResourceLogs, _ plog.ScopeLogs, lr plog.LogRecord) {
-		args, _ := collectortest.Attr(lr.Attributes(), "process.command_args").([]any)
-		if lr.EventName() == "process.exec" && len(args) == 2 && strings.HasPrefix(fmt.Sprint(args[1]), marker+"-") {
-			delays = append(delays, lr.ObservedTimestamp().AsTime().Sub(lr.Timestamp().AsTime()))
-		}
-	})
-	if len(delays) == 0 {
-		return 0, 0
-	}
-	slices.Sort(delays)
-	return len(delays), float64(delays[len(delays)*99/100]) / 1e6
-}
-
-func render(results []result) string {
+func render(results []result, loadStart string) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	uname, _ := exec.Command("uname", "-r").Output()
-	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s). "+
+	fmt.Fprintf(&b, "Exec storms of %d execs of /bin/true, %s, kernel %s, %d CPUs (host %s), load average (1, 5, 15 min) %s at the start and %s at the end. "+
 		"Slowdown: against the mean of the storms without a tracer run just before and after. "+
-		"getppid ns: one syscall's cost on the host while the tracer runs.\n\n",
-		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host)
-	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+		"getppid ns: one syscall's cost on the host while the tracer runs. "+
+		"CPU: the tracer's threads' time on CPU (/proc/PID/task/*/schedstat). "+
+		"Switches: the tracer's threads' context switches (voluntary and not, /proc/PID/task/*/status). "+
+		"exec/fork/exit ns: the kernel's BPF statistics, run time per run of the tracer's program(s) on that path.\n\n",
+		*execs, time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), host, loadStart, loadavg())
+	b.WriteString("| workers | tracer | execs/s | slowdown | captured | lost | tracer CPU ms / 1000 execs | peak RSS MiB | p99 exec-to-reader ms | getppid ns | switches / 1000 execs | exec ns | fork ns | exit ns |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		if r.tracer == "none" {
-			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - | %.0f |\n", r.workers, r.rate, r.syscallNs)
+			fmt.Fprintf(&b, "| %d | none | %.0f | - | - | - | - | - | - | %.0f | - | - | - | - |\n", r.workers, r.rate, r.syscallNs)
 			continue
 		}
 		latency := "-"
 		if r.hasLatency {
 			latency = fmt.Sprintf("%.0f", r.p99LatencyMs)
 		}
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s | %.0f |\n",
-			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency, r.syscallNs)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.1f%% | %d / %d | %s | %.1f | %.1f | %s | %.0f | %s | %s | %s | %s |\n",
+			r.workers, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.peakRSSMiB, latency, r.syscallNs,
+			r.switchesCell(), ns(r.progs.perRun("exec")), ns(r.progs.perRun("fork")), ns(r.progs.perRun("exit")))
 	}
 	return b.String()
 }
@@ -471,4 +365,55 @@ func render(results []result) string {
 func numCPU() int {
 	raw, _ := os.ReadFile("/proc/cpuinfo")
 	return bytes.Count(raw, []byte("processor\t:"))
+}
+
+// switchesCell marks a count that misses the threads that ended.
+func (u usage) switchesCell() string {
+	if u.threadsEnded > 0 {
+		return fmt.Sprintf("%.0f (%d threads ended)", u.switchesPer1000, u.threadsEnded)
+	}
+	return fmt.Sprintf("%.0f", u.switchesPer1000)
+}
+
+// ns is a BPF time per run, "-" where the tracer has no such program.
+func ns(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// tracerTable runs every tracer's storm, per worker count.
+func tracerTable(tmp string, counts []int) []result {
+	var results []result
+	for _, n := range counts {
+		// The machine's own rate drifts by several percent over minutes, so
+		// each tracer's storm runs between two storms without a tracer and
+		// is compared with their mean.
+		prev := storm(n, "baseline").rate
+		baselines := []float64{prev}
+		noneRow := len(results)
+		results = append(results, result{tracer: "none", workers: n, captured: -1, lost: "-", syscallNs: syscallCost()})
+		for _, t := range tracers(tmp) {
+			if !strings.Contains(t.name, *only) {
+				continue
+			}
+			r := t.run(n)
+			after := storm(n, "baseline").rate
+			baselines = append(baselines, after)
+			r.workers = n
+			r.slowdown = 100 * (1 - r.rate/((prev+after)/2))
+			prev = after
+			progress("%d workers, %s: %.0f execs/s (%.1f%% slower), %d/%d captured, lost %s, %.1f ms CPU and %.0f switches /1000 execs (%d threads ended); BPF: %v",
+				n, r.tracer, r.rate, r.slowdown, r.captured, *execs, r.lost, r.cpuPer1000, r.switchesPer1000, r.threadsEnded, r.progs)
+			results = append(results, r)
+		}
+		var sum float64
+		for _, b := range baselines {
+			sum += b
+		}
+		results[noneRow].rate = sum / float64(len(baselines))
+		progress("%d workers, no tracer: %.0f execs/s (mean of %d storms)", n, results[noneRow].rate, len(baselines))
+	}
+	return results
 }
