@@ -59,7 +59,7 @@ func collectorCPIO(image, platform string, a arch, path string) (string, error) 
 		return "", fmt.Errorf("%s: %v", what, err)
 	}
 	if e.Machine != a.ELF || e.Class != elf.ELFCLASS64 {
-		return "", fmt.Errorf("%s is a %s %s program; the %s guest runs %s", what, e.Class, e.Machine, a.Debian, a.ELF)
+		return "", fmt.Errorf("%s is an %s %s program; the %s guest runs %s ones", what, e.Machine, e.Class, a.Debian, a.ELF)
 	}
 	for _, p := range e.Progs {
 		if p.Type == elf.PT_INTERP {
