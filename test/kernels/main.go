@@ -157,7 +157,13 @@ func main() {
 			collectors[k.Release] = path
 		}
 		if len(collectors) == 0 {
-			fmt.Fprintf(os.Stderr, "kernels: -collector-image: none of the chosen kernels (%s) runs the image's collector; trixie-arm64 does\n", *only)
+			var runs []string
+			for _, r := range releases {
+				if r.Collector {
+					runs = append(runs, r.Name)
+				}
+			}
+			fmt.Fprintf(os.Stderr, "kernels: -collector-image: none of the chosen kernels (%s) runs the image's collector; %s does\n", *only, strings.Join(runs, ", "))
 			os.Exit(2)
 		}
 		timings = append(timings, fmt.Sprintf("collector %.1fs", time.Since(phase).Seconds()))
