@@ -73,13 +73,23 @@ func runCollector(platform string) (c result.Collector) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	defer func() {
+	// stop sends SIGTERM and waits for the collector's end (bounded).
+	stopped := false
+	stop := func() error {
+		stopped = true
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case err := <-done:
+			return err
 		case <-time.After(tracerStartup):
 			cmd.Process.Kill()
 			<-done
+			return fmt.Errorf("it did not end within %s of SIGTERM", tracerStartup)
+		}
+	}
+	defer func() {
+		if !stopped {
+			stop()
 		}
 	}()
 	// wait polls cond until it holds, the collector ends or bound passes.
@@ -114,6 +124,9 @@ func runCollector(platform string) (c result.Collector) {
 		return fail("%v", err)
 	}
 	c.RecordSeconds = time.Since(exec0).Seconds()
+	if err := stop(); err != nil {
+		return fail("stopping the collector: %v", err)
+	}
 	c.OK = true
 	logf("image collector (%s): ready in %.1fs, exec record in %.1fs", platform, c.ReadySeconds, c.RecordSeconds)
 	return c
