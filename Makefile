@@ -265,8 +265,7 @@ KERNELS_OUT ?= bin/kernels/results.md
 # index's linux/arm64 variant and checks that an exec reaches its file
 # exporter (-collector-image). That adds make image (above; 40 s wall, 18 s
 # user warm at load 8), 2-3 s to read the index and 7-14 s of the guest;
-# k8s-test builds the image
-# again (image is phony).
+# k8s-test builds the image again (image is phony).
 comma            := ,
 COLLECTOR_KERNEL := $(filter trixie-arm64,$(subst $(comma), ,$(KERNELS)))
 test-kernels: deps $(if $(COLLECTOR_KERNEL),image)
