@@ -25,6 +25,9 @@ type release struct {
 	// BPFRun and CLIRun are the -test.run of the guest's tests when
 	// -bpf-run and -cli-run are not given ("": all of them).
 	BPFRun, CLIRun string
+	// Collector: this guest also runs the image's collector when
+	// -collector-image is given (one guest: it adds ~40 MiB to the initrd).
+	Collector bool
 }
 
 // runOf is the -test.run of exactly these top-level tests.
@@ -83,7 +86,7 @@ var releases = []release{
 		BPFRun: runOf(arm64Core), CLIRun: runOf(arm64CoreCLI)},
 	{Name: "trixie-arm64", Dist: "trixie", Arch: arm64, Suites: []string{"trixie", "trixie-updates"}, Security: "trixie-security",
 		BPFRun: runOf(arm64Ends, []string{"TestKernelFilters"}),
-		CLIRun: runOf(arm64EndsCLI, []string{"TestOTLPDeadEndpoint", "TestOTLPLateEndpoint"})},
+		CLIRun: runOf(arm64EndsCLI, []string{"TestOTLPDeadEndpoint", "TestOTLPLateEndpoint"}), Collector: true},
 }
 
 const (
@@ -102,6 +105,7 @@ type kernel struct {
 	Modules string // path of the cpio of its guestModules
 	// The release's test selection (-test.run; "" all).
 	BPFRun, CLIRun string
+	Collector      bool // see release.Collector
 }
 
 // fetchKernel returns the release's cloud kernel from the cache under dir,
@@ -118,7 +122,7 @@ func fetchKernel(dir string, r release) (kernel, error) {
 		image = "Image"
 	}
 	k := kernel{Release: r.Name, Arch: r.Arch, Vmlinuz: filepath.Join(dir, image), Modules: filepath.Join(dir, "modules.cpio"),
-		BPFRun: r.BPFRun, CLIRun: r.CLIRun}
+		BPFRun: r.BPFRun, CLIRun: r.CLIRun, Collector: r.Collector}
 	if meta, err := os.ReadFile(filepath.Join(dir, "package")); err == nil {
 		_, errImage := os.Stat(k.Vmlinuz)
 		if _, err := os.Stat(k.Modules); err == nil && errImage == nil {

@@ -42,6 +42,8 @@ type row struct {
 	Res     *result.Result
 	Err     error
 	Seconds float64 // boot, tests, power-off
+	// Collector: the guest was given the image's collector to run.
+	Collector bool
 }
 
 func main() {
@@ -62,6 +64,8 @@ func main() {
 	bpfRun := flag.String("bpf-run", "", "-test.run of the bpf tests in every guest (default: each kernel's selection; amd64's all)")
 	parallel := flag.Int("parallel", runtime.NumCPU(), "guests booted at once (each takes one host CPU)")
 	cliRun := flag.String("cli-run", "", "-test.run of the CLI tests in every guest (default: each kernel's selection; amd64's all)")
+	collectorImage := flag.String("collector-image", "", "OCI image archive (make image's bin/image/otelcol-execsnoop.tar) whose collector trixie-arm64's guest starts, to deliver an exec record to a file exporter")
+	collectorPlatform := flag.String("collector-platform", "", "the image's variant taken for -collector-image (default: the guest's, linux/arm64)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "kernels: the host row loads the probe and needs root (as `make test` does)")
@@ -131,6 +135,36 @@ func main() {
 	hostCLI = filepath.Join(hostBuild, "bin", "execsnoop")
 	timings = append(timings, fmt.Sprintf("build %.1fs", time.Since(phase).Seconds()))
 
+	// The image's collector, for the one guest that runs it.
+	collectors := map[string]string{} // release -> cpio
+	if *collectorImage != "" {
+		phase = time.Now()
+		for _, k := range kernels {
+			if !k.Collector {
+				continue
+			}
+			path := filepath.Join(*dir, k.Release, "collector.cpio")
+			what, err := collectorCPIO(*collectorImage, *collectorPlatform, k.Arch, path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "kernels: -collector-image:", err)
+				os.Exit(1)
+			}
+			progress("%s: runs %s", k.Release, what)
+			collectors[k.Release] = path
+		}
+		if len(collectors) == 0 {
+			var runs []string
+			for _, r := range releases {
+				if r.Collector {
+					runs = append(runs, r.Name)
+				}
+			}
+			fmt.Fprintf(os.Stderr, "kernels: -collector-image: none of the chosen kernels (%s) runs the image's collector; %s does\n", *only, strings.Join(runs, ", "))
+			os.Exit(2)
+		}
+		timings = append(timings, fmt.Sprintf("collector %.1fs", time.Since(phase).Seconds()))
+	}
+
 	rows := []row{hostRow(hostCLI)}
 	guestRows := make([]row, len(kernels))
 	guestTimings := make([]string, len(kernels))
@@ -147,6 +181,8 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
+			o := o
+			o.Collector = collectors[k.Release]
 			guestRows[i], guestTimings[i] = runGuest(ctx, k, initramfs[k.Arch.Debian], *dir, o, *bpfRun, *cliRun)
 			ran[i] = true
 		}()
@@ -203,7 +239,8 @@ func runGuest(ctx context.Context, k kernel, initramfs, dir string, o vmOptions,
 		o.CLIRun = cliRun
 	}
 	res, booted, err := boot(ctx, k, initramfs, filepath.Join(dir, k.Release, "console.log"), o)
-	r := row{Name: k.Release, Package: k.Package + " " + k.Version, Res: res, Err: err, Seconds: time.Since(t).Seconds()}
+	r := row{Name: k.Release, Package: k.Package + " " + k.Version, Res: res, Err: err, Seconds: time.Since(t).Seconds(),
+		Collector: o.Collector != ""}
 	if err == nil {
 		err = r.failure()
 	}
@@ -268,6 +305,12 @@ func (r row) failure() error {
 	if res.Bench.HookError != "" {
 		why = append(why, "benchmark: "+res.Bench.HookError)
 	}
+	switch {
+	case r.Collector && !res.Collector.Ran:
+		why = append(why, "image collector: given to the guest, which did not run it")
+	case res.Collector.Ran && !res.Collector.OK:
+		why = append(why, "image collector: "+res.Collector.Error)
+	}
 	if len(why) == 0 {
 		return nil
 	}
@@ -294,7 +337,7 @@ func markdown(rows []row, o vmOptions, timings []string) string {
 		loaded, transport, hook, features := probeColumns(res)
 		bpfTests, cliTests, none, ratio, sysExit := "`go test ./...`", "`go test ./...`", "`make bench`", "", ""
 		if r.Name != "host" {
-			bpfTests, cliTests = testsColumn(res.BPF), testsColumn(res.CLI)
+			bpfTests, cliTests = testsColumn(res.BPF), testsColumn(res.CLI)+collectorNote(res.Collector)
 			none, ratio, sysExit = benchColumns(res.Bench)
 			if r.Err != nil {
 				bpfTests = "no result: " + oneLine(r.Err.Error())
@@ -364,6 +407,19 @@ func testsColumn(t result.Tests) string {
 		s += ": FAIL " + oneLine(t.Error)
 	}
 	return s
+}
+
+// collectorNote ends the CLI e2e cell of the guest that ran the image's
+// collector.
+func collectorNote(c result.Collector) string {
+	switch {
+	case !c.Ran:
+		return ""
+	case c.OK:
+		return fmt.Sprintf("; image's collector (%s): exec record in its file exporter (ready %.1fs, record %.1fs)", c.Platform, c.ReadySeconds, c.RecordSeconds)
+	default:
+		return fmt.Sprintf("; image's collector (%s) FAILED: %s", c.Platform, oneLine(c.Error))
+	}
 }
 
 func benchColumns(b result.Bench) (none, ratio, sysExit string) {

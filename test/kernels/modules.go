@@ -76,15 +76,15 @@ func readModule(path string) ([]byte, error) {
 }
 
 // initrdFor writes the initrd of kernel k: the shared initramfs followed by
-// the kernel's modules.cpio.
-func initrdFor(k kernel, initramfs string) (string, error) {
+// the kernel's modules.cpio and the extra cpios (the image's collector).
+func initrdFor(k kernel, initramfs string, extra ...string) (string, error) {
 	path := filepath.Join(filepath.Dir(k.Vmlinuz), "initrd.cpio")
 	out, err := os.Create(path)
 	if err != nil {
 		return "", err
 	}
 	defer out.Close()
-	for _, part := range []string{initramfs, k.Modules} {
+	for _, part := range append([]string{initramfs, k.Modules}, extra...) {
 		data, err := os.ReadFile(part)
 		if err != nil {
 			return "", err

@@ -28,6 +28,9 @@ type vmOptions struct {
 	Append   string // more kernel command line
 	BPFRun   string
 	CLIRun   string
+	// Collector is the cpio of the image's collector (collectorCPIO)
+	// appended to this guest's initrd, or "".
+	Collector string
 }
 
 // boot runs one kernel with the initramfs under QEMU's TCG accelerator
@@ -49,12 +52,17 @@ func boot(ctx context.Context, k kernel, initramfs, logPath string, o vmOptions)
 	if o.CLIRun != "" {
 		cmdline = append(cmdline, "KTEST_CLI_RUN="+o.CLIRun)
 	}
+	var extra []string
+	if o.Collector != "" {
+		cmdline = append(cmdline, "KTEST_COLLECTOR="+a.Platform())
+		extra = append(extra, o.Collector)
+	}
 	// Linux keeps COMMAND_LINE_SIZE bytes of it (2048 on x86 and arm64)
 	// and drops the rest silently.
 	if n := len(strings.Join(cmdline, " ")); n >= 2048 {
 		return nil, 0, fmt.Errorf("the kernel command line is %d bytes, more than the kernel keeps (2047): shorten -bpf-run/-cli-run", n)
 	}
-	initrd, err := initrdFor(k, initramfs)
+	initrd, err := initrdFor(k, initramfs, extra...)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -10,7 +10,9 @@
 // NAME=VALUE parameters to init as environment variables): KTEST_SYSCALLS
 // and KTEST_RUNS size the benchmark, KTEST_BPF_RUN and KTEST_CLI_RUN
 // narrow the tests (-test.run), for debugging; KTEST_TIMEOUT_SCALE
-// multiplies the tests' deadlines (default 10).
+// multiplies the tests' deadlines (default 10); KTEST_COLLECTOR=PLATFORM
+// says the harness appended the image's collector of that variant, which
+// then must deliver an exec record to a file exporter (collector.go).
 package main
 
 import (
@@ -74,6 +76,9 @@ func main() {
 	step("bpf tests", func() { res.BPF = runTests(bpfTests, os.Getenv("KTEST_BPF_RUN")) })
 	step("CLI tests", func() { res.CLI = runTests(cliTests, os.Getenv("KTEST_CLI_RUN"), "EXECSNOOP_BIN="+execsnoop) })
 	step("benchmark", func() { res.Bench = bench(envInt("KTEST_SYSCALLS", 200000), envInt("KTEST_RUNS", 5)) })
+	if platform := os.Getenv("KTEST_COLLECTOR"); platform != "" {
+		step("image collector", func() { res.Collector = runCollector(platform) })
+	}
 
 	line, err := json.Marshal(res)
 	if err != nil {

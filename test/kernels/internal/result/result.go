@@ -23,6 +23,8 @@ type Result struct {
 
 	Bench Bench `json:"bench"`
 
+	Collector Collector `json:"collector"` // the image's, in one guest
+
 	Errors []string `json:"errors,omitempty"` // the guest's own failures (mounts...)
 }
 
@@ -51,4 +53,15 @@ type Bench struct {
 	HookError    string  `json:"hook_error,omitempty"`
 	SysExitNs    float64 `json:"sys_exit_ns,omitempty"`
 	SysExitError string  `json:"sys_exit_error,omitempty"`
+}
+
+// Collector is the image's collector started in the guest: whether an
+// exec of a marked command reached its file exporter.
+type Collector struct {
+	Ran           bool    `json:"ran"`
+	Platform      string  `json:"platform,omitempty"` // the image's variant, linux/arm64
+	OK            bool    `json:"ok"`
+	Error         string  `json:"error,omitempty"` // with the tail of its stderr
+	ReadySeconds  float64 `json:"ready_seconds"`   // start to "Everything is ready"
+	RecordSeconds float64 `json:"record_seconds"`  // the exec to the record in the file
 }
