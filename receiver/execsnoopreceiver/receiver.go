@@ -29,8 +29,9 @@ const warnEvery = 10 * time.Second
 
 // The probe's counters (kernel maps, a few syscalls) are read into
 // telemetry at most this often: a storm drains the buffer thousands of
-// times a second, and the counters need no finer grain. Shutdown reads
-// them once more, so nothing counted is left out.
+// times a second, and the counters need no finer grain. The drain that
+// ends a burst and shutdown read them too, so nothing counted waits for
+// the next event.
 const statsEvery = time.Second
 
 type execsnoopReceiver struct {
@@ -222,7 +223,8 @@ func (r *execsnoopReceiver) run(out *outputs) {
 			readSinceDrain = true
 			r.handle(&ev, now, out)
 		case errors.Is(err, bpf.ErrDrained):
-			if now.Sub(statsAt) >= statsEvery {
+			// And at a burst's end: the next Read may wait without bound.
+			if !readSinceDrain || now.Sub(statsAt) >= statsEvery {
 				r.reportStats(out)
 				statsAt = now
 			}
