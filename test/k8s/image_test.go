@@ -3,13 +3,13 @@
 package k8s
 
 import (
-	"bytes"
 	"debug/elf"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/otelexecsnoop/execsnoop/internal/elfcheck"
 	"github.com/otelexecsnoop/execsnoop/internal/ociimage"
 )
 
@@ -75,25 +75,15 @@ func TestAgentImageIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := elf.NewFile(bytes.NewReader(bin))
-			if err != nil {
-				t.Fatalf("/otelcol-execsnoop is not ELF: %v", err)
-			}
-			defer f.Close()
-			if f.Machine != machine {
-				t.Errorf("/otelcol-execsnoop is %s, want %s", f.Machine, machine)
-			}
-			for _, prog := range f.Progs {
-				if prog.Type == elf.PT_INTERP {
-					t.Errorf("/otelcol-execsnoop has an interpreter: the image is FROM scratch and needs it static")
-				}
+			if err := elfcheck.Static(bin, machine); err != nil {
+				t.Errorf("/otelcol-execsnoop %v: the image is FROM scratch and needs it static", err)
 			}
 			for _, other := range []string{"/etc/otelcol-execsnoop/config.yaml", "/etc/ssl/certs/ca-certificates.crt"} {
 				if _, err := a.File(img, other); err != nil {
 					t.Error(err)
 				}
 			}
-			t.Logf("%s: manifest %s, %d layer(s), /otelcol-execsnoop %s, %d bytes", p, img.Descriptor.Digest, len(img.Manifest.Layers), f.Machine, len(bin))
+			t.Logf("%s: manifest %s, %d layer(s), /otelcol-execsnoop %s, %d bytes", p, img.Descriptor.Digest, len(img.Manifest.Layers), machine, len(bin))
 		})
 	}
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 
+	"github.com/otelexecsnoop/execsnoop/internal/elfcheck"
 	"github.com/otelexecsnoop/execsnoop/internal/ociimage"
 )
 
@@ -54,17 +54,12 @@ func collectorCPIO(image, platform string, a arch, path string) (string, error) 
 		return "", err
 	}
 	what := fmt.Sprintf("%s in the %s image of %s", imageCollector, platform, image)
-	e, err := elf.NewFile(bytes.NewReader(bin))
-	if err != nil {
-		return "", fmt.Errorf("%s: %v", what, err)
-	}
-	if e.Machine != a.ELF || e.Class != elf.ELFCLASS64 {
-		return "", fmt.Errorf("%s is an %s %s program; the %s guest runs %s ones", what, e.Machine, e.Class, a.Debian, a.ELF)
-	}
-	for _, p := range e.Progs {
-		if p.Type == elf.PT_INTERP {
-			return "", fmt.Errorf("%s is dynamically linked; the guest has no libc", what)
+	if err := elfcheck.Static(bin, a.ELF); err != nil {
+		var me *elfcheck.MachineError
+		if errors.As(err, &me) {
+			return "", fmt.Errorf("%s is an %s %s program; the %s guest runs %s ones", what, me.Got, me.Class, a.Debian, a.ELF)
 		}
+		return "", fmt.Errorf("%s %v (the guest has no libc)", what, err)
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -81,5 +76,5 @@ func collectorCPIO(image, platform string, a arch, path string) (string, error) 
 	if err := bw.Flush(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s (%s, %d KiB, %s)", what, e.Machine, len(bin)>>10, img.Descriptor.Digest), f.Close()
+	return fmt.Sprintf("%s (%s, %d KiB, %s)", what, a.ELF, len(bin)>>10, img.Descriptor.Digest), f.Close()
 }

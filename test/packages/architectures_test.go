@@ -3,11 +3,11 @@
 package packages
 
 import (
-	"bytes"
-	"debug/elf"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/otelexecsnoop/execsnoop/internal/elfcheck"
 )
 
 // The binaries every package holds, built for its architecture.
@@ -46,7 +46,7 @@ func TestArchitectures(t *testing.T) {
 						t.Errorf("%s has no %s", name, b)
 						continue
 					}
-					if err := checkStaticELF(e.data, p.arch.machine); err != "" {
+					if err := elfcheck.Static(e.data, p.arch.machine); err != nil {
 						t.Errorf("%s: %s %s", name, b, err)
 					}
 				}
@@ -59,24 +59,6 @@ func TestArchitectures(t *testing.T) {
 			}
 		})
 	}
-}
-
-// checkStaticELF returns what is wrong with a binary, or "".
-func checkStaticELF(data []byte, want elf.Machine) string {
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return "is not ELF: " + err.Error()
-	}
-	defer f.Close()
-	if f.Machine != want || f.Class != elf.ELFCLASS64 {
-		return "is " + f.Class.String() + " " + f.Machine.String() + ", want ELFCLASS64 " + want.String()
-	}
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
-			return "is dynamically linked (" + p.Type.String() + "), want static (CGO_ENABLED=0)"
-		}
-	}
-	return ""
 }
 
 // sameFiles: b holds what a holds, with the same modes, and the same bytes
