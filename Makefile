@@ -16,9 +16,10 @@ GENERATED   := bpf receiver $(DIST_DIR)
 all: build
 
 # Debian packages for generating BPF objects (clang, libbpf headers), the
-# reference tool of the benchmark and the tests' helpers (bpftool, setpriv,
-# unshare, setcap, script). `deps` installs the missing ones (as root, from Debian).
-DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools util-linux libcap2-bin bsdutils
+# reference tool of the benchmark and its syscall counter (linux-perf's perf
+# stat), and the tests' helpers (bpftool, setpriv, unshare, setcap, script).
+# `deps` installs the missing ones (as root, from Debian).
+DEBIAN_PACKAGES := clang-16 llvm-16 libbpf-dev bpftool libbpf-tools linux-perf util-linux libcap2-bin bsdutils
 deps:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
 		dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
@@ -244,14 +245,21 @@ check-generated: generate
 # tracer next to libbpf-tools execsnoop, then BENCH_ROUNDS interleaved
 # rounds of the CLI and collector built at BENCH_BEFORE (cached in
 # bin/before-COMMIT; empty: skipped) against the current ones; the tables
-# go to bench/results.md. BENCH_EXECS sets the storm size.
+# go to bench/results.md. BENCH_EXECS sets the storm size. Then the stage
+# table (test/bench/stages.go): BENCH_STAGE_ROUNDS interleaved rounds of
+# storms of BENCH_STAGE_EXECS under libbpf-tools, the CLI and the collector
+# cut at each stage of config/otlp.yaml (and each codec), with syscall and
+# allocation counts; `go run ./test/bench -stages-only` runs it alone.
 BENCH_EXECS  ?= 20000
 BENCH_ROUNDS ?= 3
 BENCH_BEFORE ?= 07892c5
+BENCH_STAGE_EXECS  ?= 5000
+BENCH_STAGE_ROUNDS ?= 3
 bench: build
 	go test -run '^$$' -bench . -benchmem ./bpf/ ./internal/... ./receiver/...
 	go build -o bin/execstorm ./cmd/execstorm
-	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -rounds $(BENCH_ROUNDS) -before '$(BENCH_BEFORE)' -bin bin -out bench/results.md
+	go run ./test/bench -n $(BENCH_EXECS) -workers 1,2 -rounds $(BENCH_ROUNDS) -before '$(BENCH_BEFORE)' \
+		-stages-n $(BENCH_STAGE_EXECS) -stages-rounds $(BENCH_STAGE_ROUNDS) -bin bin -out bench/results.md
 
 # The probe on Debian's cloud kernels (bullseye 5.10, bookworm 6.1, trixie
 # 6.12; amd64 under qemu-system-x86_64, RELEASE-arm64 under

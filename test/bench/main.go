@@ -60,6 +60,7 @@ type usage struct {
 	cpuPer1000      float64 // ms on CPU per 1000 execs, summed over the threads
 	switchesPer1000 float64 // context switches of its threads per 1000 execs
 	threadsEnded    int     // threads that ended during the storm: their CPU and switches are not counted
+	syscallsPer1000 float64 // its threads' syscalls per 1000 execs, when counted (stages.go); else -1
 	progs           progRuns
 }
 
@@ -87,6 +88,9 @@ func main() {
 		counts = append(counts, n)
 	}
 	table := ""
+	if *stagesOnly {
+		*compareOnly, *rounds = true, 0
+	}
 	if !*compareOnly {
 		load := loadavg()
 		table = render(tracerTable(tmp, counts), load)
@@ -96,6 +100,11 @@ func main() {
 	}
 	if *before != "" && *rounds > 0 {
 		table += renderCompare(compare(tmp, counts), counts)
+	}
+	if *stageRounds > 0 {
+		rows, loadStart, loadEnd := stageTable(tmp, counts)
+		table += renderStages(rows, counts, loadStart, loadEnd)
+		table += renderCodecs(codecTable(filepath.Join(tmp, "stage-last-sink.json")))
 	}
 	table = strings.TrimLeft(table, "\n")
 	fmt.Print(table)
@@ -223,13 +232,21 @@ func started(cmd *exec.Cmd, ready func() bool) {
 // measure runs the storm between two readings of the tracer's threads
 // (CPU time, context switches) and its BPF programs' statistics.
 func measure(pid, workers int, name string) (stormResult, usage) {
+	stopCount := func() float64 { return -1 }
+	if countingSyscalls {
+		stopCount = countSyscalls(pid)
+	}
 	threads0, progs0 := threadsOf(pid), tracerPrograms(pid)
 	s := storm(workers, name)
 	time.Sleep(300 * time.Millisecond) // the last drain
 	t, ended := threadsOf(pid).since(threads0)
 	per1000 := 1000 / float64(*execs)
-	return s, usage{cpuPer1000: float64(t.cpuNs) / 1e6 * per1000, switchesPer1000: float64(t.switches) * per1000,
-		threadsEnded: ended, progs: programsSince(tracerPrograms(pid), progs0)}
+	u := usage{cpuPer1000: float64(t.cpuNs) / 1e6 * per1000, switchesPer1000: float64(t.switches) * per1000,
+		threadsEnded: ended, progs: programsSince(tracerPrograms(pid), progs0), syscallsPer1000: -1}
+	if n := stopCount(); n >= 0 {
+		u.syscallsPer1000 = n * per1000
+	}
+	return s, u
 }
 
 // syscallCost is skipped in the before/after rounds, which do not report it.
