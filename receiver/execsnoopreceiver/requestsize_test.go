@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,42 @@ func TestShippedConfigsBoundRequests(t *testing.T) {
 	}
 	if n := strings.Count(string(raw), fmt.Sprintf("  maxRequestMiB: %d\n", maxRequestBytes>>20)); n != 2 {
 		t.Errorf("values.yaml: %d of otlp.maxRequestMiB and gateway.maxRequestMiB are %d", n, maxRequestBytes>>20)
+	}
+}
+
+// Every shipped config's OTLP exporter and the chart's agents compress as
+// config/otlp.yaml does: the choice (make bench's stage table) is made
+// there once.
+func TestShippedConfigsCompressAlike(t *testing.T) {
+	compression := regexp.MustCompile(`(?m)^    compression: (\S+)$`)
+	raw, err := os.ReadFile("../../config/otlp.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := compression.FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("config/otlp.yaml: its otlp_grpc exporter sets no compression")
+	}
+	want := string(m[1])
+	files, _ := filepath.Glob("../../config/*.yaml")
+	files = append(files, "../../deploy/packages/config.yaml")
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), "otlp_grpc:") {
+			continue
+		}
+		if got := compression.FindAllSubmatch(raw, -1); len(got) != 1 || string(got[0][1]) != want {
+			t.Errorf("%s: its otlp_grpc exporter should set compression: %s, as config/otlp.yaml does", f, want)
+		}
+	}
+	values, err := os.ReadFile("../../deploy/helm/otelcol-execsnoop/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(values), "\n  compression: "+want+"\n") {
+		t.Errorf("values.yaml: otlp.compression should be %s, as config/otlp.yaml's", want)
 	}
 }
