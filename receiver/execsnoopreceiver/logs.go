@@ -18,6 +18,11 @@ type logBatch struct {
 	ids    *identities // nil: hashing is off
 	// pending are the batch's records whose identity is still to come.
 	pending []fill
+	// attrsHint is, per event kind and failed or not, how many attributes
+	// the last such record had: the next one's map is made that large,
+	// not procattr.MaxAttributes large, since the map is most of the bytes
+	// a record allocates and the collector's GC work follows those bytes.
+	attrsHint [8]int
 }
 
 func newLogBatch(mapper *procattr.Mapper, ids *identities, scopeVersion string) *logBatch {
@@ -44,7 +49,9 @@ type spanLink struct {
 func (b *logBatch) add(ev *bpf.Event, observed time.Time, link spanLink) {
 	rec := b.mapper.Log(ev)
 	lr := b.slot(rec.Resource, observed).AppendEmpty()
-	toLogRecord(ev, rec, observed, b.mapper, lr)
+	hint := &b.attrsHint[attrsHintIndex(ev)]
+	toLogRecord(ev, rec, observed, b.mapper, lr, *hint)
+	*hint = lr.Attributes().Len() + procattr.IdentityAttributes
 	if link.ok {
 		lr.SetTraceID(link.traceID)
 		lr.SetSpanID(link.spanID)
@@ -66,8 +73,20 @@ func (b *logBatch) take() (plog.Logs, []fill) {
 	return logs, pending
 }
 
-// toLogRecord puts procattr's record of one event into lr.
-func toLogRecord(ev *bpf.Event, rec procattr.Log, observed time.Time, mapper *procattr.Mapper, lr plog.LogRecord) {
+// attrsHintIndex groups events whose records have about as many
+// attributes: by kind, and a failed exec apart from a successful one.
+func attrsHintIndex(ev *bpf.Event) int {
+	i := int(ev.Kind) & 3
+	if ev.Failed() {
+		i += 4
+	}
+	return i
+}
+
+// toLogRecord puts procattr's record of one event into lr, whose attribute
+// map is made for capacity attributes (0: procattr.MaxAttributes and the
+// identity's); it grows if they are more.
+func toLogRecord(ev *bpf.Event, rec procattr.Log, observed time.Time, mapper *procattr.Mapper, lr plog.LogRecord, capacity int) {
 	lr.SetEventName(rec.EventName)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(rec.Time))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(observed))
@@ -75,7 +94,10 @@ func toLogRecord(ev *bpf.Event, rec procattr.Log, observed time.Time, mapper *pr
 	lr.SetSeverityText(rec.Severity.Text)
 	lr.Body().SetStr(rec.Body)
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(procattr.MaxAttributes + procattr.IdentityAttributes) // one allocation instead of growing
+	if capacity == 0 {
+		capacity = procattr.MaxAttributes + procattr.IdentityAttributes
+	}
+	attrs.EnsureCapacity(capacity) // one allocation instead of growing
 	mapper.Attributes(ev, pmapSink(attrs))
 }
 
