@@ -102,8 +102,8 @@ func main() {
 		table += renderCompare(compare(tmp, counts), counts)
 	}
 	if *stageRounds > 0 {
-		rows, loadStart, loadEnd := stageTable(tmp, counts)
-		table += renderStages(rows, counts, loadStart, loadEnd)
+		rows, idle, loadStart, loadEnd := stageTable(tmp, counts)
+		table += renderStages(rows, idle, counts, loadStart, loadEnd)
 		table += renderCodecs(codecTable(filepath.Join(tmp, "stage-last-sink.json")))
 	}
 	table = strings.TrimLeft(table, "\n")

@@ -55,6 +55,49 @@ func stageVariants() []stageVariant {
 	}
 }
 
+// idleWindow is how long an idle collector is watched.
+const idleWindow = 10 * time.Second
+
+// idleUsage is the shipped collector before any storm: CPU over
+// idleWindow and its RSS then.
+type idleUsage struct {
+	cpuMs, rssMiB float64
+}
+
+// idleCollector starts the shipped config exporting to a sink and
+// measures it idle (the host's own execs go on meanwhile).
+func idleCollector(tmp, bin string) idleUsage {
+	sinkPort, metricsPort := freePort(), freePort()
+	sinkCfg := writeFile(tmp, "idle-sink.yaml", collectortest.SinkConfig(sinkPort, filepath.Join(tmp, "idle-sink.json"), "logs"))
+	sink := exec.Command(bin, "--config", sinkCfg)
+	sink.Stdout, sink.Stderr = create(filepath.Join(tmp, "idle-sink.log")), create(filepath.Join(tmp, "idle-sink.err"))
+	started(sink, fileContains(filepath.Join(tmp, "idle-sink.err"), "Everything is ready"))
+	defer stop(sink)
+	cfg := writeFile(tmp, "idle-source.yaml", fmt.Sprintf("exporters:\n  otlp_grpc:\n    endpoint: 127.0.0.1:%d\nservice:%s", sinkPort,
+		collectortest.TelemetryConfig(metricsPort)))
+	source := exec.Command(bin, "--config", "config/otlp.yaml", "--config", cfg)
+	errLog := filepath.Join(tmp, "idle-source.err")
+	source.Stdout, source.Stderr = create(filepath.Join(tmp, "idle-source.log")), create(errLog)
+	started(source, fileContains(errLog, "Everything is ready"))
+	defer stop(source)
+	before := threadsOf(source.Process.Pid)
+	time.Sleep(idleWindow) // the measurement itself: CPU over a fixed window
+	u, _ := threadsOf(source.Process.Pid).since(before)
+	return idleUsage{cpuMs: float64(u.cpuNs) / 1e6, rssMiB: currentRSSMiB(source.Process.Pid)}
+}
+
+// currentRSSMiB is the process's VmRSS.
+func currentRSSMiB(pid int) float64 {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
 // stageResult is a storm's row with what the stage table adds.
 type stageResult struct {
 	result
@@ -69,7 +112,7 @@ type stageRow struct {
 
 // stageTable runs the rounds. Within a round the order rotates, so that a
 // drift of the machine over a round favours no row.
-func stageTable(tmp string, counts []int) ([]stageRow, string, string) {
+func stageTable(tmp string, counts []int) ([]stageRow, idleUsage, string, string) {
 	saved := *execs
 	*execs = *stageExecs
 	defer func() { *execs = saved }()
@@ -92,6 +135,8 @@ func stageTable(tmp string, counts []int) ([]stageRow, string, string) {
 		runs = append(runs, run{v.name, func(w int) stageResult { return collectorStage(tmp, col, v, w) }})
 	}
 	loadStart := loadavg()
+	idle := idleCollector(tmp, col)
+	progress("idle collector (config/otlp.yaml): %.1f ms of CPU in %v, RSS %.1f MiB", idle.cpuMs, idleWindow, idle.rssMiB)
 	var rows []stageRow
 	for round := 1; round <= *stageRounds; round++ {
 		for _, w := range counts {
@@ -107,7 +152,7 @@ func stageTable(tmp string, counts []int) ([]stageRow, string, string) {
 			}
 		}
 	}
-	return rows, loadStart, loadavg()
+	return rows, idle, loadStart, loadavg()
 }
 
 // countSyscalls counts the syscalls of pid's threads with perf stat
@@ -241,7 +286,7 @@ func waitCaptured(path, marker string) int {
 	}
 }
 
-func renderStages(rows []stageRow, counts []int, loadStart, loadEnd string) string {
+func renderStages(rows []stageRow, idle idleUsage, counts []int, loadStart, loadEnd string) string {
 	var b strings.Builder
 	uname, _ := exec.Command("uname", "-r").Output()
 	fmt.Fprintf(&b, "\nWhere the collector's CPU goes, %s, kernel %s, %d CPUs, load average (1, 5, 15 min) %s at the start and %s at the end: "+
@@ -252,6 +297,8 @@ func renderStages(rows []stageRow, counts []int, loadStart, loadEnd string) stri
 		"by the codec the collector uses (bytes per record; gRPC framing not counted). "+
 		"The collector rows run the telemetry at level detailed with a Prometheus reader, to be read.\n\n",
 		time.Now().UTC().Format("2006-01-02"), strings.TrimSpace(string(uname)), numCPU(), loadStart, loadEnd, *stageRounds, *stageExecs)
+	fmt.Fprintf(&b, "Idle, before the storms: the collector with config/otlp.yaml used %.1f ms of CPU in %v (the host's own execs included) at %.1f MiB RSS.\n\n",
+		idle.cpuMs, idleWindow, idle.rssMiB)
 	b.WriteString("| round | workers | tracer | captured | lost | CPU ms / 1000 execs | switches / 1000 | syscalls / 1000 | allocated KiB / 1000 | wire bytes / record | peak RSS MiB |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
