@@ -69,17 +69,8 @@ func TestBatchesAreBoundedByBytes(t *testing.T) {
 // The shipped configs' OTLP exporters cut requests at maxRequestBytes,
 // and the chart's request bounds are the same in MiB.
 func TestShippedConfigsBoundRequests(t *testing.T) {
-	files, _ := filepath.Glob("../../config/*.yaml")
-	files = append(files, "../../deploy/packages/config.yaml")
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for f, raw := range shippedOTLPConfigs(t) {
 		s := string(raw)
-		if !strings.Contains(s, "otlp_grpc:") {
-			continue
-		}
 		if !strings.Contains(s, "sizer: bytes") || !strings.Contains(s, fmt.Sprintf("max_size: %d\n", maxRequestBytes)) {
 			t.Errorf("%s: its OTLP exporter does not batch by bytes up to %d", f, maxRequestBytes)
 		}
@@ -110,16 +101,7 @@ func TestShippedConfigsCompressAlike(t *testing.T) {
 		t.Fatal("config/otlp.yaml: its otlp_grpc exporter sets no compression")
 	}
 	want := string(m[1])
-	files, _ := filepath.Glob("../../config/*.yaml")
-	files = append(files, "../../deploy/packages/config.yaml")
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(raw), "otlp_grpc:") {
-			continue
-		}
+	for f, raw := range shippedOTLPConfigs(t) {
 		if got := compression.FindAllSubmatch(raw, -1); len(got) != 1 || string(got[0][1]) != want {
 			t.Errorf("%s: its otlp_grpc exporter should set compression: %s, as config/otlp.yaml does", f, want)
 		}
@@ -131,4 +113,26 @@ func TestShippedConfigsCompressAlike(t *testing.T) {
 	if !strings.Contains(string(values), "\n  compression: "+want+"\n") {
 		t.Errorf("values.yaml: otlp.compression should be %s, as config/otlp.yaml's", want)
 	}
+}
+
+// shippedOTLPConfigs are the shipped configs with an OTLP/gRPC exporter
+// (config/ and the packages'), by file name.
+func shippedOTLPConfigs(t *testing.T) map[string][]byte {
+	t.Helper()
+	files, _ := filepath.Glob("../../config/*.yaml")
+	files = append(files, "../../deploy/packages/config.yaml")
+	configs := map[string][]byte{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "otlp_grpc:") {
+			configs[f] = raw
+		}
+	}
+	if len(configs) < 5 {
+		t.Fatalf("found %d shipped configs with an otlp_grpc exporter, want config/{otlp,durable,kubernetes,traces}.yaml and the packages'", len(configs))
+	}
+	return configs
 }
