@@ -28,7 +28,9 @@ type entry struct {
 }
 
 func newLRU(max int) *lru {
-	return &lru{max: max, order: list.New(), entries: make(map[Key]*list.Element, max)}
+	// Not sized for max: that took 320 KiB at start for files most hosts
+	// never run; the map grows with the files seen.
+	return &lru{max: max, order: list.New(), entries: make(map[Key]*list.Element)}
 }
 
 func (c *lru) get(k Key) (*Result, bool) {
