@@ -168,9 +168,13 @@ func storm(workers int, name string) stormResult {
 }
 
 // peakRSSMiB is the process's VmHWM.
-func peakRSSMiB(pid int) float64 {
+func peakRSSMiB(pid int) float64 { return statusMiB(pid, "VmHWM") }
+
+// statusMiB is a kB field of /proc/PID/status (VmHWM, VmRSS) in MiB; 0
+// when the process is gone.
+func statusMiB(pid int, field string) float64 {
 	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(raw)
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(raw)
 	if m == nil {
 		return 0
 	}

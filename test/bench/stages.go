@@ -83,19 +83,7 @@ func idleCollector(tmp, bin string) idleUsage {
 	before := threadsOf(source.Process.Pid)
 	time.Sleep(idleWindow) // the measurement itself: CPU over a fixed window
 	u, _ := threadsOf(source.Process.Pid).since(before)
-	return idleUsage{cpuMs: float64(u.cpuNs) / 1e6, rssMiB: currentRSSMiB(source.Process.Pid)}
-}
-
-// currentRSSMiB is the process's VmRSS.
-func currentRSSMiB(pid int) float64 {
-	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return idleUsage{cpuMs: float64(u.cpuNs) / 1e6, rssMiB: statusMiB(source.Process.Pid, "VmRSS")}
 }
 
 // stageResult is a storm's row with what the stage table adds.
